@@ -1,0 +1,70 @@
+# tumult — `make help` lists the targets.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin/tumult
+PKGS  := ./...
+
+# Pinned tool versions.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+# How long `make fuzz` runs each fuzz target.
+FUZZTIME ?= 30s
+# Integration tests get a generous but bounded budget.
+ITEST_TIMEOUT ?= 25m
+# Packages with tests behind the integration build tag.
+ITEST_PKGS := ./integration/... ./ledger/consul/...
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## Build bin/tumult
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/tumult
+
+.PHONY: deps
+deps: ## Install what the integration tests need (Prometheus, Alertmanager, a cached Consul build)
+	@./scripts/deps.sh
+	@./scripts/consul.sh >/dev/null
+
+.PHONY: test
+test: test-unit test-integration ## Run every test, unit and integration
+
+.PHONY: test-unit
+test-unit: ## Run unit tests (with the race detector)
+	$(GO) test -race -count=1 $(PKGS)
+
+.PHONY: test-integration
+test-integration: deps ## Run integration tests against real Docker, Prometheus, Alertmanager
+	$(GO) test -tags integration -count=1 -p 1 -timeout $(ITEST_TIMEOUT) $(ITEST_PKGS)
+
+.PHONY: lint
+lint: ## gofmt, go vet, staticcheck, and go.mod tidiness
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) vet -tags integration $(ITEST_PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
+	@cp go.mod /tmp/tumult-go.mod.bak && cp go.sum /tmp/tumult-go.sum.bak; \
+	 $(GO) mod tidy; \
+	 if ! git diff --quiet -- go.mod go.sum; then git diff -- go.mod go.sum; echo "go.mod is not tidy: run go mod tidy"; \
+	   cp /tmp/tumult-go.mod.bak go.mod; cp /tmp/tumult-go.sum.bak go.sum; exit 1; fi
+
+.PHONY: fuzz
+fuzz: ## Fuzz the policy and config parsers for FUZZTIME each (default 30s)
+	$(GO) test ./policies -run '^$$' -fuzz '^FuzzParsePolicies$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./policies -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME)
+
+.PHONY: bench
+bench: deps ## Run the benchmarks and print their figures
+	$(GO) test -run '^$$' -bench . -benchmem ./policies ./scheduler ./ledger/...
+	$(GO) test -tags integration -run '^$$' -bench . -benchtime 3x -timeout 30m ./integration/...
+
+.PHONY: demo
+demo: build ## Run tumult against a small demo fleet on local Docker (Ctrl-C cleans up)
+	@./scripts/demo.sh
+
+.PHONY: clean
+clean: ## Remove build output
+	rm -rf bin examples/.demo-data

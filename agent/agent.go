@@ -1,0 +1,530 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/inferensys/tumult/alerting"
+	"github.com/inferensys/tumult/clock"
+	"github.com/inferensys/tumult/guardian"
+	"github.com/inferensys/tumult/ledger"
+	"github.com/inferensys/tumult/policies"
+	"github.com/inferensys/tumult/scheduler"
+)
+
+// Options configure an Agent.
+type Options struct {
+	Config *policies.Config
+	Logger hclog.Logger
+	Clock  clock.Clock
+	// Registry takes the metrics; a fresh one when nil.
+	Registry *prometheus.Registry
+	// Listener serves the API; when nil the agent listens on
+	// Config.HTTP.Address.
+	Listener net.Listener
+	// Targets replaces the Docker and Nomad drivers (tests).
+	Targets scheduler.Targets
+	// StopTimeout bounds the restore of running faults at shutdown
+	// (default 60s).
+	StopTimeout time.Duration
+	// NoGuardianWarning is logged at start when no trip wire exists.
+	Dev bool
+}
+
+// Agent is the tumult daemon.
+type Agent struct {
+	opts   Options
+	cfg    *policies.Config
+	log    hclog.Logger
+	clock  clock.Clock
+	reg    *prometheus.Registry
+	ledger ledger.Ledger
+	// ha is set with a consul block: the shared ledger's election and
+	// control watch. Without it this replica always leads.
+	ha      *highAvailability
+	targets scheduler.Targets
+	engine  *scheduler.Engine
+	control *guardian.Controller
+	guard   scheduler.Guard
+	watcher *guardian.Watcher
+	metrics *metrics
+	tokens  *Tokens
+
+	mu  sync.Mutex
+	set *policies.Set
+
+	listener net.Listener
+	server   *http.Server
+	teardown []step
+}
+
+// step is one teardown step, run in reverse order by shutdown.
+type step struct {
+	name string
+	fn   func(context.Context) error
+}
+
+// New opens the ledger and builds the agent. It does not start anything.
+func New(opts Options) (*Agent, error) {
+	cfg := opts.Config
+	if cfg == nil {
+		return nil, errors.New("agent: a config is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	if opts.StopTimeout <= 0 {
+		opts.StopTimeout = time.Minute
+	}
+	a := &Agent{opts: opts, cfg: cfg, log: opts.Logger, clock: opts.Clock, reg: opts.Registry, set: &policies.Set{}}
+	ok := false
+	defer func() {
+		if !ok {
+			a.shutdown(context.Background())
+		}
+	}()
+
+	if cfg.HTTP.TokensFile != "" {
+		t, err := LoadTokens(cfg.HTTP.TokensFile)
+		if err != nil {
+			return nil, err
+		}
+		a.tokens = &t
+	}
+	schedLedger, err := a.openLedger()
+	if err != nil {
+		return nil, err
+	}
+
+	if opts.Targets != nil {
+		a.targets = opts.Targets
+	} else {
+		ts := newTargetSet(cfg, a.log)
+		a.targets = ts
+		a.onStop("close drivers", func(context.Context) error { return ts.Close() })
+	}
+
+	a.metrics = newMetrics(a.reg, newLiveCollector(a.ledger, a.policies, a.clock.Now))
+	srcs, err := newSources(cfg, a.log)
+	if err != nil {
+		return nil, err
+	}
+	a.engine, err = scheduler.New(scheduler.Options{
+		Ledger: schedLedger, Targets: a.targets, Guard: a, Steady: SteadyOf(srcs.prometheus),
+		Observer: observers{a.metrics, a}, Clock: a.clock,
+		Seed: cfg.Seed, DryRun: cfg.DryRun, Logger: a.log.Named("scheduler"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.onStop("stop fault runs", func(context.Context) error { a.engine.Close(); return nil })
+	a.control = guardian.NewController(guardian.ControllerOptions{
+		Ledger: a.ledger, Restorer: a.engine, Clock: a.clock, Logger: a.log.Named("control"),
+		Known: func(name string) bool { _, ok := a.policy(name); return ok },
+		OnHalt: func(source string, _ int, took time.Duration) {
+			a.metrics.halted(source, took)
+		},
+	})
+	if err := a.newWatcher(srcs); err != nil {
+		return nil, err
+	}
+	ok = true
+	return a, nil
+}
+
+// sources are the clients of the config's alertmanager and prometheus
+// blocks, by name.
+type sources struct {
+	alertmanager map[string]*alerting.Alertmanager
+	prometheus   map[string]*alerting.Prometheus
+}
+
+func newSources(cfg *policies.Config, log hclog.Logger) (sources, error) {
+	s := sources{alertmanager: map[string]*alerting.Alertmanager{}, prometheus: map[string]*alerting.Prometheus{}}
+	for _, am := range cfg.Alertmanagers {
+		c, err := alerting.NewAlertmanager(alerting.AlertmanagerOptions{Name: am.Name, Address: am.Address, Logger: log})
+		if err != nil {
+			return s, fmt.Errorf("alertmanager %q: %w", am.Name, err)
+		}
+		s.alertmanager[am.Name] = c
+	}
+	for _, p := range cfg.Prometheus {
+		c, err := alerting.NewPrometheus(alerting.PrometheusOptions{Name: p.Name, Address: p.Address, Logger: log})
+		if err != nil {
+			return s, fmt.Errorf("prometheus %q: %w", p.Name, err)
+		}
+		s.prometheus[p.Name] = c
+	}
+	return s, nil
+}
+
+// newWatcher builds the guardian's watcher over the configured sources.
+func (a *Agent) newWatcher(srcs sources) error {
+	cfg := a.cfg
+	ams := map[string]guardian.AlertSource{}
+	polls := map[string]time.Duration{}
+	for _, am := range cfg.Alertmanagers {
+		ams[am.Name] = AlertSourceOf(srcs.alertmanager[am.Name])
+		polls[am.Name] = am.PollInterval
+	}
+	slos := map[string]guardian.SLOSource{}
+	for name, p := range srcs.prometheus {
+		slos[name] = SLOSourceOf(p)
+	}
+	var announce guardian.Announcer
+	if cfg.Guardian.Announce != "" {
+		announce = AnnouncerOf(srcs.alertmanager[cfg.Guardian.Announce])
+	}
+	var health guardian.ConsulHealth
+	if a.ha != nil {
+		health = a.ha.health
+	}
+	w, err := guardian.NewWatcher(guardian.WatcherOptions{
+		Controller: a.control, Ledger: a.ledger, ActiveFaults: a.ledger.Active, Config: cfg.Guardian,
+		Alertmanagers: ams, PollIntervals: polls, SLO: slos, Announcer: announce, Consul: health,
+		// Read often enough that a healthy source never looks stale.
+		SLOInterval:    readEvery(cfg.Guardian.StaleAfter, 10*time.Second),
+		ConsulInterval: readEvery(cfg.Guardian.StaleAfter, 2*time.Second),
+		Clock:          a.clock, Logger: a.log,
+		OnSource: func(name string, up, tripped bool) {
+			a.metrics.sourceUp.WithLabelValues(name).Set(b2f(up))
+			a.metrics.tripped.WithLabelValues(name).Set(b2f(tripped))
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("guardian: %w", err)
+	}
+	a.watcher = w
+	a.guard = GuardOf(w)
+	return nil
+}
+
+// readEvery is how often to read a source so that at least three reads
+// fall within stale_after, between 1s and max.
+func readEvery(staleAfter, max time.Duration) time.Duration {
+	d := staleAfter / 3
+	if d > max {
+		d = max
+	}
+	if d < time.Second {
+		d = time.Second
+	}
+	return d
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// observers fans scheduler events out.
+type observers []scheduler.Observer
+
+func (os observers) Observe(e scheduler.Event) {
+	for _, o := range os {
+		o.Observe(e)
+	}
+}
+
+// Observe lets the guardian announce a fault the moment it starts or ends.
+func (a *Agent) Observe(e scheduler.Event) {
+	if a.watcher != nil && (e.Kind == scheduler.EventInjected || e.Kind == scheduler.EventFinished) {
+		a.watcher.Nudge()
+	}
+}
+
+func (a *Agent) onStop(name string, fn func(context.Context) error) {
+	a.teardown = append(a.teardown, step{name, fn})
+}
+
+// shutdown runs the teardown steps in reverse order, once.
+func (a *Agent) shutdown(ctx context.Context) error {
+	var errs []error
+	for i := len(a.teardown) - 1; i >= 0; i-- {
+		s := a.teardown[i]
+		if err := s.fn(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.name, err))
+		}
+	}
+	a.teardown = nil
+	return errors.Join(errs...)
+}
+
+// Allow implements scheduler.Guard through whatever guard is installed.
+func (a *Agent) Allow(ctx context.Context, p *policies.Policy) (bool, string) {
+	a.mu.Lock()
+	g := a.guard
+	a.mu.Unlock()
+	return g.Allow(ctx, p)
+}
+
+func (a *Agent) policies() []*policies.Policy {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.set.Policies
+}
+
+func (a *Agent) policy(name string) (*policies.Policy, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.set.ByName(name)
+}
+
+// Addr is the address the API listens on, once Run has started it.
+func (a *Agent) Addr() string {
+	if a.listener == nil {
+		return ""
+	}
+	return a.listener.Addr().String()
+}
+
+// Run starts the agent and blocks until ctx ends, then stops it: no new
+// faults, running faults restored, ledger flushed. started, when not nil,
+// is closed once the API serves and earlier faults are recovered.
+func (a *Agent) Run(ctx context.Context, started chan<- struct{}) error {
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), a.opts.StopTimeout+10*time.Second)
+		defer cancel()
+		if err := a.shutdown(sctx); err != nil {
+			a.log.Error("shutdown", "error", err)
+		}
+	}()
+	if res := a.load(); !res.OK {
+		return fmt.Errorf("policies in %s have errors:\n  %s", a.cfg.PolicyDir, strings.Join(res.Errors, "\n  "))
+	}
+	if err := a.serve(); err != nil {
+		return err
+	}
+	// The guardian watches from the start, recovery included, and stops
+	// last: it may still have to halt while running faults are restored.
+	guardCtx, stopGuard := context.WithCancel(context.Background())
+	guardDone := make(chan struct{})
+	go func() { defer close(guardDone); _ = a.watcher.Run(guardCtx) }()
+	a.onStop("stop guardian", func(ctx context.Context) error {
+		stopGuard()
+		select {
+		case <-guardDone:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	if a.cfg.DryRun {
+		a.log.Warn("dry run: decisions are made and recorded, nothing is injected")
+	}
+	if a.ha == nil {
+		// Earlier faults first: nothing is scheduled until every
+		// unfinished record is restored.
+		if err := a.recover(ctx); err != nil {
+			return err
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); a.watchPolicies(ctx) }()
+	go func() { defer wg.Done(); a.expireLoop(ctx) }()
+	if a.ha == nil {
+		go func() { defer wg.Done(); a.lead(ctx, ctx) }()
+	} else {
+		go func() {
+			defer wg.Done()
+			a.ha.election.Run(ctx, func(lctx context.Context) {
+				if err := a.recover(lctx); err != nil {
+					a.log.Error("leading: recovery stopped", "error", err)
+					return
+				}
+				a.lead(ctx, lctx)
+			})
+		}()
+	}
+	a.log.Info("tumult agent running", "address", a.Addr(), "policies", len(a.policies()), "replica", a.replica())
+	if started != nil {
+		close(started)
+	}
+	<-ctx.Done()
+	a.log.Info("stopping: no new faults")
+	wg.Wait()
+	return nil
+}
+
+// recover restores every fault the ledger holds as unfinished.
+func (a *Agent) recover(ctx context.Context) error {
+	a.log.Info("recovering unfinished faults")
+	n, err := a.engine.Recover(ctx)
+	if err != nil {
+		return fmt.Errorf("recover unfinished faults: %w", err)
+	}
+	if n > 0 {
+		a.log.Warn("restored faults left by an earlier run", "count", n)
+	}
+	return nil
+}
+
+// lead schedules until lctx ends: the agent stops (ctx ends too) or, with
+// Consul, leadership is lost. On a stop it restores the faults it runs
+// before it lets go of the lock; on a lost lock it leaves them to the new
+// leader, which restores every unfinished record first.
+func (a *Agent) lead(ctx, lctx context.Context) {
+	if a.ha != nil {
+		a.log.Info("leading: scheduling faults", "replica", a.replica())
+		go a.ha.store.WatchControl(lctx, a.onControl)
+	}
+	_ = a.engine.Run(lctx)
+	if ctx.Err() == nil {
+		a.log.Warn("leadership lost: stopped injecting; the new leader restores running faults")
+		return
+	}
+	a.log.Info("restoring running faults", "timeout", a.opts.StopTimeout)
+	rctx, cancel := context.WithTimeout(context.Background(), a.opts.StopTimeout)
+	defer cancel()
+	if n, err := a.engine.RestoreAll(rctx, "agent stopping", nil); err != nil {
+		a.log.Error("restore at stop; the records stay active and the next start restores them", "error", err)
+	} else if n > 0 {
+		a.log.Info("restored running faults", "count", n)
+	}
+}
+
+func (a *Agent) serve() error {
+	l := a.opts.Listener
+	if l == nil {
+		var err error
+		if l, err = net.Listen("tcp", a.cfg.HTTP.Address); err != nil {
+			return fmt.Errorf("listen on %s (http.address): %w", a.cfg.HTTP.Address, err)
+		}
+	}
+	a.listener = l
+	a.server = &http.Server{
+		Handler: NewServer(ServerOptions{
+			Service: a, Tokens: a.tokens, Gatherer: a.reg, Logger: a.log.Named("api"), Now: a.clock.Now,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      2 * time.Minute, // a halt waits for every restore
+		IdleTimeout:       2 * time.Minute,
+	}
+	go func() {
+		if err := a.server.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("api server", "error", err)
+		}
+	}()
+	a.onStop("stop api", func(ctx context.Context) error {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return a.server.Shutdown(sctx)
+	})
+	if a.tokens == nil {
+		a.log.Warn("the API has no tokens_file: anyone who can reach " + l.Addr().String() + " can pause, resume and halt")
+	}
+	return nil
+}
+
+// load (re)reads the policies. On errors it keeps the set it has.
+func (a *Agent) load() ReloadResult {
+	set, ds := policies.LoadPolicies([]string{a.cfg.PolicyDir}, policies.LoadOptions{Config: a.cfg, Now: a.clock.Now()})
+	policies.Sort(ds)
+	var res ReloadResult
+	for _, d := range ds {
+		line := strings.TrimPrefix(policies.Location(d)+": "+policies.Message(d), ": ")
+		if d.Severity == hcl.DiagError {
+			res.Errors = append(res.Errors, line)
+			a.log.Error("policy error", "where", policies.Location(d), "error", policies.Message(d))
+		} else {
+			res.Warnings = append(res.Warnings, line)
+			a.log.Warn("policy warning", "where", policies.Location(d), "warning", policies.Message(d))
+		}
+	}
+	if ds.HasErrors() {
+		a.metrics.reloadOK.Set(0)
+		a.mu.Lock()
+		res.Policies = len(a.set.Policies)
+		a.mu.Unlock()
+		a.log.Error("policies not (re)loaded: keeping the last good set", "errors", len(res.Errors))
+		return res
+	}
+	a.mu.Lock()
+	a.set = set
+	a.mu.Unlock()
+	a.engine.SetPolicies(set.Policies)
+	if w, ok := a.guard.(interface{ SetPolicies([]*policies.Policy) }); ok {
+		w.SetPolicies(set.Policies)
+	}
+	a.metrics.loaded.Set(float64(len(set.Policies)))
+	a.metrics.reloadOK.Set(1)
+	res.OK, res.Policies = true, len(set.Policies)
+	a.log.Info("policies loaded", "count", len(set.Policies), "files", len(set.Files))
+	return res
+}
+
+// watchPolicies reloads when a file in policy_dir changes, once the
+// changes have settled for a moment (editors write in several steps).
+func (a *Agent) watchPolicies(ctx context.Context) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		a.log.Warn("cannot watch policy_dir; reload with SIGHUP or POST /v1/reload", "error", err)
+		return
+	}
+	defer w.Close()
+	if err := w.Add(a.cfg.PolicyDir); err != nil {
+		a.log.Warn("cannot watch policy_dir; reload with SIGHUP or POST /v1/reload", "dir", a.cfg.PolicyDir, "error", err)
+		return
+	}
+	const settle = 300 * time.Millisecond
+	var due <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-w.Events:
+			if !ok {
+				return
+			}
+			if strings.HasSuffix(ev.Name, ".hcl") {
+				due = time.After(settle)
+			}
+		case err, ok := <-w.Errors:
+			if !ok {
+				return
+			}
+			a.log.Warn("policy_dir watch", "error", err)
+		case <-due:
+			due = nil
+			a.log.Info("policy files changed; reloading")
+			a.load()
+		}
+	}
+}
+
+// expireLoop turns expired pauses back to armed, with a record of it.
+func (a *Agent) expireLoop(ctx context.Context) {
+	for {
+		c, stop := a.clock.After(time.Second)
+		select {
+		case <-ctx.Done():
+			stop()
+			return
+		case <-c:
+		}
+		if err := a.control.Expire(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("expire pauses", "error", err)
+		}
+	}
+}

@@ -1,0 +1,137 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/inferensys/tumult/alerting"
+	"github.com/inferensys/tumult/ledger"
+	"github.com/inferensys/tumult/ledger/bolt"
+	"github.com/inferensys/tumult/ledger/consul"
+	"github.com/inferensys/tumult/scheduler"
+)
+
+// highAvailability is what a consul block adds: a shared ledger, an
+// election that decides which replica schedules, and a watch on the
+// control state so the leader acts on halts written by any replica.
+type highAvailability struct {
+	store    *consul.Store
+	election *consul.Election
+	health   *alerting.ConsulHealth
+
+	// restoring makes sure one reaction to a halt runs at a time.
+	restoring sync.Mutex
+}
+
+// openLedger opens the embedded ledger, or with a consul block the shared
+// one. It returns the ledger the scheduler writes through: with Consul,
+// fenced by the election, so that a replica that lost the lock cannot
+// write a decision even before it notices.
+func (a *Agent) openLedger() (scheduler.Ledger, error) {
+	cfg := a.cfg
+	if cfg.Consul == nil {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data_dir: %w", err)
+		}
+		store, err := bolt.Open(filepath.Join(cfg.DataDir, "ledger.db"), bolt.Options{Logger: a.log, Now: a.clock.Now})
+		if err != nil {
+			return nil, fmt.Errorf("open ledger: %w", err)
+		}
+		a.ledger = store
+		a.onStop("close ledger", func(context.Context) error { return store.Close() })
+		return store, nil
+	}
+
+	cc := cfg.Consul
+	token := ""
+	if cc.TokenEnv != "" {
+		token = os.Getenv(cc.TokenEnv)
+	}
+	client, err := consul.NewClient(cc.Address, token)
+	if err != nil {
+		return nil, fmt.Errorf("consul %s: %w", cc.Address, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	store, err := consul.Open(ctx, consul.Options{Client: client, Prefix: cc.Prefix, Now: a.clock.Now, Logger: a.log})
+	if err != nil {
+		return nil, fmt.Errorf("open the shared ledger on consul %s: %w", cc.Address, err)
+	}
+	a.ledger = store
+	a.onStop("close ledger", func(context.Context) error { return store.Close() })
+	election, err := consul.NewElection(consul.ElectionOptions{
+		Client: client, Key: store.LeaderKey(), SessionTTL: cc.SessionTTL, LockDelay: cc.LockDelay,
+		Replica: replicaName(), Logger: a.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("leader election: %w", err)
+	}
+	health, err := alerting.NewConsulHealth(alerting.ConsulHealthOptions{Client: client, Logger: a.log})
+	if err != nil {
+		return nil, fmt.Errorf("consul health: %w", err)
+	}
+	a.ha = &highAvailability{store: store, election: election, health: health}
+	a.log.Info("shared ledger on consul", "address", cc.Address, "prefix", cc.Prefix, "replica", election.Replica())
+	return store.Fenced(election), nil
+}
+
+// replicaName names this replica in the election: host, and the Nomad
+// allocation or the process when there is none.
+func replicaName() string {
+	host, _ := os.Hostname()
+	if alloc := os.Getenv("NOMAD_ALLOC_ID"); len(alloc) >= 8 {
+		return host + "/" + alloc[:8]
+	}
+	return fmt.Sprintf("%s/%d", host, os.Getpid())
+}
+
+func (a *Agent) replica() string {
+	if a.ha == nil {
+		return replicaName()
+	}
+	return a.ha.election.Replica()
+}
+
+// leading reports whether this replica schedules.
+func (a *Agent) leading() bool { return a.ha == nil || a.ha.election.Leading() }
+
+// onControl runs on the leader for every change of the shared control
+// state: a halt written by another replica (its guardian tripped, or
+// on-call asked it) is carried out here, where the faults run.
+func (a *Agent) onControl(c ledger.Control) {
+	now := a.clock.Now()
+	var keep func(ledger.Record) bool
+	reason := ""
+	if g := c.Global(now); g.State == ledger.Halted {
+		reason = "halted by " + g.Actor + ": " + g.Reason
+	} else {
+		halted := map[string]bool{}
+		for name, p := range c.Policies {
+			if p.State == ledger.Halted {
+				halted[name] = true
+			}
+		}
+		if len(halted) == 0 {
+			return
+		}
+		reason = "policy halted"
+		keep = func(r ledger.Record) bool { return halted[r.Policy] }
+	}
+	go func() {
+		if !a.ha.restoring.TryLock() {
+			return // a reaction is under way; the next change brings another
+		}
+		defer a.ha.restoring.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), a.opts.StopTimeout)
+		defer cancel()
+		if n, err := a.engine.RestoreAll(ctx, reason, keep); err != nil {
+			a.log.Error("restore after a halt from another replica", "error", err)
+		} else if n > 0 {
+			a.log.Warn("restored faults after a halt written by another replica", "count", n)
+		}
+	}()
+}

@@ -1,0 +1,113 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/inferensys/tumult/alerting"
+	"github.com/inferensys/tumult/ledger"
+	"github.com/inferensys/tumult/scheduler"
+)
+
+// Service is what the HTTP API serves. The running agent implements it;
+// API tests use a fake.
+type Service interface {
+	Status(ctx context.Context) (Status, error)
+	Pause(ctx context.Context, actor string, req PauseRequest) (ledger.Control, error)
+	Resume(ctx context.Context, actor string, req ResumeRequest) (ledger.Control, error)
+	Halt(ctx context.Context, actor string, req HaltRequest) (ledger.Control, error)
+	Faults(ctx context.Context) ([]ledger.Record, error)
+	History(ctx context.Context, q ledger.HistoryQuery) ([]ledger.Record, error)
+	Plan(ctx context.Context, hours int) (scheduler.Plan, error)
+	Reload(ctx context.Context) (ReloadResult, error)
+	// AlertWebhook takes an Alertmanager webhook delivery.
+	AlertWebhook(ctx context.Context, actor string, wh alerting.Webhook) error
+}
+
+// PauseRequest is the body of POST /v1/pause.
+type PauseRequest struct {
+	Reason string `json:"reason"`
+	// Policy pauses one policy; empty pauses everything.
+	Policy string `json:"policy,omitempty"`
+	// For makes the pause expire, e.g. "2h"; empty means until resumed.
+	For string `json:"for,omitempty"`
+	// Restore ends running faults at once instead of letting them run out.
+	Restore bool `json:"restore,omitempty"`
+}
+
+// ResumeRequest is the body of POST /v1/resume.
+type ResumeRequest struct {
+	Reason string `json:"reason"`
+	Policy string `json:"policy,omitempty"`
+}
+
+// HaltRequest is the body of POST /v1/halt.
+type HaltRequest struct {
+	Reason string `json:"reason"`
+}
+
+// ReloadResult answers POST /v1/reload.
+type ReloadResult struct {
+	OK       bool     `json:"ok"`
+	Policies int      `json:"policies"`
+	Errors   []string `json:"errors,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Status answers GET /v1/status.
+type Status struct {
+	State  ledger.State `json:"state"`
+	Actor  string       `json:"actor,omitempty"`
+	Reason string       `json:"reason,omitempty"`
+	Source string       `json:"source,omitempty"`
+	Since  time.Time    `json:"since,omitzero"`
+	Until  time.Time    `json:"until,omitzero"`
+	DryRun bool         `json:"dry_run"`
+	// Leader is true when this replica schedules (always, without Consul).
+	Leader   bool            `json:"leader"`
+	Replica  string          `json:"replica,omitempty"`
+	Policies []PolicyStatus  `json:"policies"`
+	Sources  []SourceStatus  `json:"sources"`
+	Faults   []ledger.Record `json:"faults"`
+}
+
+// PolicyStatus is one policy in the status.
+type PolicyStatus struct {
+	Name    string `json:"name"`
+	Enabled bool   `json:"enabled"`
+	DryRun  bool   `json:"dry_run"`
+	Target  string `json:"target"` // "docker/local", "nomad/prod"
+	Fault   string `json:"fault"`
+	// WindowOpen is whether faults may happen now (window open, no freeze).
+	WindowOpen bool `json:"window_open"`
+	// Closes is when the current open span ends; NextOpen when the next
+	// one starts (zero when none within a year).
+	Closes   time.Time `json:"closes,omitzero"`
+	NextOpen time.Time `json:"next_open,omitzero"`
+	Frozen   string    `json:"frozen,omitempty"` // reason of the freeze in force
+	// State is the control state that governs this policy.
+	State       ledger.State `json:"state"`
+	StateReason string       `json:"state_reason,omitempty"`
+	StateActor  string       `json:"state_actor,omitempty"`
+	StateUntil  time.Time    `json:"state_until,omitzero"`
+	Active      int          `json:"active"`
+	Today       int          `json:"today"`
+	// Last is the policy's last decision, e.g. "skipped: min_healthy".
+	Last   string    `json:"last,omitempty"`
+	LastAt time.Time `json:"last_at,omitzero"`
+	NextAt time.Time `json:"next_at,omitzero"`
+}
+
+// SourceStatus is one guardian source in the status.
+type SourceStatus struct {
+	Name string `json:"name"`
+	// Kind: "alert", "slo", "consul_service", "steady_state".
+	Kind string `json:"kind"`
+	// Scope is "global" or the policy the trip wire belongs to.
+	Scope    string    `json:"scope"`
+	Up       bool      `json:"up"`
+	Tripped  bool      `json:"tripped"`
+	LastRead time.Time `json:"last_read,omitzero"`
+	Error    string    `json:"error,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
+}

@@ -1,0 +1,172 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/inferensys/tumult/alerting"
+	"github.com/inferensys/tumult/guardian"
+	"github.com/inferensys/tumult/ledger"
+	"github.com/inferensys/tumult/policies"
+	"github.com/inferensys/tumult/scheduler"
+)
+
+var _ Service = (*Agent)(nil)
+
+// apiErr maps control errors to the API's error classes.
+func apiErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, guardian.ErrInvalid):
+		return fmt.Errorf("%w: %w", ErrBadRequest, err)
+	case errors.Is(err, guardian.ErrUnknown):
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	case errors.Is(err, guardian.ErrConflict):
+		return fmt.Errorf("%w: %w", ErrConflict, err)
+	}
+	return err
+}
+
+// Pause implements Service.
+func (a *Agent) Pause(ctx context.Context, actor string, req PauseRequest) (ledger.Control, error) {
+	var d time.Duration
+	if req.For != "" {
+		var err error
+		if d, err = policies.ParseDuration(req.For); err != nil || d <= 0 {
+			return ledger.Control{}, fmt.Errorf("%w: for must be a positive duration such as \"2h\"", ErrBadRequest)
+		}
+	}
+	c, err := a.control.Pause(ctx, guardian.Change{Actor: actor, Source: "api", Reason: req.Reason, Policy: req.Policy, For: d, Restore: req.Restore})
+	return c, apiErr(err)
+}
+
+// Resume implements Service.
+func (a *Agent) Resume(ctx context.Context, actor string, req ResumeRequest) (ledger.Control, error) {
+	c, err := a.control.Resume(ctx, guardian.Change{Actor: actor, Source: "api", Reason: req.Reason, Policy: req.Policy})
+	if err == nil {
+		a.engine.Poke()
+	}
+	return c, apiErr(err)
+}
+
+// Halt implements Service.
+func (a *Agent) Halt(ctx context.Context, actor string, req HaltRequest) (ledger.Control, error) {
+	c, err := a.control.Halt(ctx, guardian.Change{Actor: actor, Source: "api", Reason: req.Reason})
+	return c, apiErr(err)
+}
+
+// Faults implements Service.
+func (a *Agent) Faults(ctx context.Context) ([]ledger.Record, error) {
+	recs, err := a.ledger.Active(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: read active faults: %w", ErrUnavailable, err)
+	}
+	return recs, nil
+}
+
+// History implements Service.
+func (a *Agent) History(ctx context.Context, q ledger.HistoryQuery) ([]ledger.Record, error) {
+	recs, err := a.ledger.History(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("%w: read history: %w", ErrUnavailable, err)
+	}
+	return recs, nil
+}
+
+// Plan implements Service.
+func (a *Agent) Plan(_ context.Context, hours int) (scheduler.Plan, error) {
+	now := a.clock.Now().Truncate(time.Minute)
+	return scheduler.MakePlan(a.policies(), now, now.Add(time.Duration(hours)*time.Hour), nil), nil
+}
+
+// Reload implements Service.
+func (a *Agent) Reload(context.Context) (ReloadResult, error) {
+	return a.load(), nil
+}
+
+// AlertWebhook implements Service.
+func (a *Agent) AlertWebhook(ctx context.Context, actor string, wh alerting.Webhook) error {
+	a.mu.Lock()
+	g := a.guard
+	a.mu.Unlock()
+	in, ok := g.(webhookSink)
+	if !ok {
+		a.log.Warn("alertmanager webhook received, but no alert trip wire is configured", "actor", actor, "firing", len(wh.Firing()))
+		return nil
+	}
+	return in.IngestWebhook(ctx, wh)
+}
+
+// webhookSink takes webhook deliveries: the guardian watcher.
+type webhookSink interface {
+	IngestWebhook(ctx context.Context, wh alerting.Webhook) error
+}
+
+// statusSource reports the guardian's sources: the guardian watcher.
+type statusSource interface {
+	SourceStatuses() []SourceStatus
+}
+
+// Status implements Service.
+func (a *Agent) Status(ctx context.Context) (Status, error) {
+	now := a.clock.Now()
+	ctrl, err := a.ledger.Control(ctx)
+	if err != nil {
+		return Status{}, fmt.Errorf("%w: read control state: %w", ErrUnavailable, err)
+	}
+	active, err := a.ledger.Active(ctx)
+	if err != nil {
+		return Status{}, fmt.Errorf("%w: read active faults: %w", ErrUnavailable, err)
+	}
+	g := ctrl.Global(now)
+	st := Status{
+		State: g.State, Actor: g.Actor, Reason: g.Reason, Source: g.Source, Since: g.Since, Until: g.Until,
+		DryRun: a.cfg.DryRun, Leader: a.leading(), Replica: a.replica(), Faults: active,
+	}
+	perPolicy := map[string]int{}
+	for _, r := range active {
+		perPolicy[r.Policy]++
+	}
+	for _, p := range a.policies() {
+		ps := PolicyStatus{
+			Name: p.Name, Enabled: p.Enabled, DryRun: p.DryRun || a.cfg.DryRun,
+			Target: string(p.Target.Driver) + "/" + p.Target.Endpoint, Fault: string(p.Fault.Kind),
+			Active: perPolicy[p.Name],
+		}
+		week := now.Add(7 * 24 * time.Hour)
+		if ivs := p.OpenIntervals(now, week); len(ivs) > 0 && !ivs[0].Start.After(now) {
+			ps.WindowOpen = true
+			if ivs[0].End.Before(week) { // else open for at least a week
+				ps.Closes = ivs[0].End
+			}
+		} else if next, ok := p.NextOpen(now, 366*24*time.Hour); ok {
+			ps.NextOpen = next
+		}
+		if f, ok := p.FrozenAt(now); ok {
+			ps.Frozen = f.Reason
+			if ps.Frozen == "" {
+				ps.Frozen = "frozen"
+			}
+		}
+		eff := ctrl.Effective(p.Name, now)
+		ps.State, ps.StateReason, ps.StateActor, ps.StateUntil = eff.State, eff.Reason, eff.Actor, eff.Until
+		if n, err := a.ledger.CountSince(ctx, p.Name, p.DayStart(now)); err == nil {
+			ps.Today = n
+		}
+		info := a.engine.Info(p.Name)
+		ps.Last, ps.LastAt, ps.NextAt = info.Last, info.LastAt, info.Next
+		st.Policies = append(st.Policies, ps)
+	}
+	a.mu.Lock()
+	g2 := a.guard
+	a.mu.Unlock()
+	if s, ok := g2.(statusSource); ok {
+		st.Sources = append(st.Sources, s.SourceStatuses()...)
+		sort.Slice(st.Sources, func(i, j int) bool { return st.Sources[i].Name < st.Sources[j].Name })
+	}
+	return st, nil
+}

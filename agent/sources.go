@@ -1,0 +1,174 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/inferensys/tumult/alerting"
+	"github.com/inferensys/tumult/guardian"
+	"github.com/inferensys/tumult/policies"
+	"github.com/inferensys/tumult/scheduler"
+)
+
+// This file adapts the alerting sources (and Consul's health API) to the
+// small interfaces the guardian and the scheduler declare, so that those
+// packages import no HTTP client.
+
+// AlertSourceOf reads an Alertmanager's trip-wire alerts for the guardian.
+func AlertSourceOf(am *alerting.Alertmanager) guardian.AlertSource { return alertSource{am} }
+
+type alertSource struct{ am *alerting.Alertmanager }
+
+func (s alertSource) Alerts(ctx context.Context) ([]guardian.Alert, error) {
+	as, err := s.am.Alerts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return GuardianAlerts(as), nil
+}
+
+// GuardianAlerts converts alerts, leaving tumult's own announcements out.
+func GuardianAlerts(as []alerting.Alert) []guardian.Alert {
+	out := make([]guardian.Alert, 0, len(as))
+	for _, a := range as {
+		if alerting.IsAnnouncement(a.Labels) {
+			continue
+		}
+		out = append(out, guardian.Alert{Labels: a.Labels, Fingerprint: a.Fingerprint, StartsAt: a.StartsAt})
+	}
+	return out
+}
+
+// WebhookAlerts splits a webhook delivery into the firing and resolved
+// alerts that the guardian's Ingest takes.
+func WebhookAlerts(wh alerting.Webhook) (firing, resolved []guardian.Alert) {
+	return GuardianAlerts(wh.Firing()), GuardianAlerts(wh.Resolved())
+}
+
+// SLOSourceOf reads SLO burn rates, and the min_budget_left start gate,
+// from one Prometheus for the guardian. A failed, empty or NaN query of a
+// burn window is an error; a failed budget query closes the gate.
+func SLOSourceOf(p *alerting.Prometheus) guardian.SLOSource { return sloSource{p} }
+
+type sloSource struct{ p *alerting.Prometheus }
+
+func (s sloSource) Burn(ctx context.Context, wire policies.SLOWire) (guardian.SLOReading, error) {
+	st, err := s.p.BurnRates(ctx, wire, time.Time{})
+	if err != nil {
+		return guardian.SLOReading{}, err
+	}
+	return sloReading(wire, st), nil
+}
+
+func sloReading(wire policies.SLOWire, st alerting.SLOStatus) guardian.SLOReading {
+	rd := guardian.SLOReading{Tripped: st.Tripped, GateBlocked: st.GateBlocked}
+	var parts []string
+	for _, ps := range st.Pairs {
+		pair := policies.FormatDuration(ps.Pair.Long) + "/" + policies.FormatDuration(ps.Pair.Short)
+		if ps.Tripped {
+			parts = append(parts, fmt.Sprintf("%s burn %.1f/%.1f over %g", pair, ps.LongBurn, ps.ShortBurn, ps.Pair.Factor))
+		} else if !st.Tripped {
+			parts = append(parts, fmt.Sprintf("%s burn %.2f/%.2f (trips over %g)", pair, ps.LongBurn, ps.ShortBurn, ps.Pair.Factor))
+		}
+	}
+	rd.Detail = strings.Join(parts, "; ")
+	switch {
+	case st.BudgetErr != nil:
+		rd.GateDetail = fmt.Sprintf("error budget of %s unknown: %v", wire.Name, st.BudgetErr)
+	case st.BudgetLeft != nil && wire.MinBudgetLeft != nil && st.GateBlocked:
+		rd.GateDetail = fmt.Sprintf("error budget of %s %s left, below %s", wire.Name, percent(*st.BudgetLeft), percent(*wire.MinBudgetLeft))
+	case st.BudgetLeft != nil:
+		rd.GateDetail = fmt.Sprintf("error budget of %s %s left", wire.Name, percent(*st.BudgetLeft))
+	}
+	return rd
+}
+
+func percent(f float64) string { return fmt.Sprintf("%.3g%%", f*100) }
+
+// SteadyOf answers the scheduler's steady-state queries from the agent's
+// prometheus blocks, evaluated now. An empty name means the only one.
+func SteadyOf(ps map[string]*alerting.Prometheus) scheduler.SteadyState { return steadyState(ps) }
+
+type steadyState map[string]*alerting.Prometheus
+
+func (s steadyState) Query(ctx context.Context, prometheus, query string) (float64, error) {
+	if prometheus == "" && len(s) == 1 {
+		for name := range s {
+			prometheus = name
+		}
+	}
+	p, ok := s[prometheus]
+	if !ok {
+		return 0, fmt.Errorf("steady state: prometheus %q is not configured", prometheus)
+	}
+	return p.Query(ctx, query, time.Time{})
+}
+
+// AnnouncerOf posts the guardian's announcements to an Alertmanager as
+// ChaosExperimentActive and TumultHalted alerts.
+func AnnouncerOf(am *alerting.Alertmanager) guardian.Announcer { return announcer{am} }
+
+type announcer struct{ am *alerting.Alertmanager }
+
+func (a announcer) Announce(ctx context.Context, anns []guardian.Announcement) error {
+	return a.am.Post(ctx, announcements(anns))
+}
+
+func (a announcer) Resolve(ctx context.Context, anns []guardian.Announcement) error {
+	return a.am.Resolve(ctx, announcements(anns))
+}
+
+func announcements(anns []guardian.Announcement) []alerting.Announcement {
+	out := make([]alerting.Announcement, 0, len(anns))
+	for _, an := range anns {
+		if an.Kind == guardian.AnnounceHalted {
+			out = append(out, alerting.HaltedAlert(an.Reason, an.Since))
+			continue
+		}
+		out = append(out, alerting.ChaosAlert(an.Policy, an.Target, an.Member, an.Fault, an.Since))
+	}
+	return out
+}
+
+// SourceStatuses maps the guardian's view of its sources to the API's.
+func SourceStatuses(ss []guardian.SourceStatus) []SourceStatus {
+	out := make([]SourceStatus, 0, len(ss))
+	for _, s := range ss {
+		out = append(out, SourceStatus{
+			Name:     s.Name,
+			Kind:     s.Kind,
+			Scope:    s.Scope,
+			Up:       s.Up,
+			Tripped:  s.Tripped,
+			LastRead: s.LastRead,
+			Error:    s.LastError,
+			Detail:   s.Detail,
+		})
+	}
+	return out
+}
+
+// GuardOf is the watcher as the agent installs it: the scheduler's Guard,
+// the sink of webhook deliveries (IngestWebhook) and the source of the
+// status's guardian sources (SourceStatuses).
+func GuardOf(w *guardian.Watcher) scheduler.Guard { return watcherGuard{w} }
+
+type watcherGuard struct{ *guardian.Watcher }
+
+// IngestWebhook hands a webhook delivery to the watcher, which halts at
+// once when an alert trip wire matches.
+func (g watcherGuard) IngestWebhook(ctx context.Context, wh alerting.Webhook) error {
+	firing, resolved := WebhookAlerts(wh)
+	g.Ingest(ctx, firing, resolved, wh.Receiver)
+	return nil
+}
+
+// SourceStatuses reports every trip wire for the status.
+func (g watcherGuard) SourceStatuses() []SourceStatus { return SourceStatuses(g.Status()) }
+
+var (
+	_ webhookSink  = watcherGuard{}
+	_ statusSource = watcherGuard{}
+)

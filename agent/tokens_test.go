@@ -1,0 +1,98 @@
+package agent_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/inferensys/tumult/agent"
+)
+
+func writeTokensFile(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tokens")
+	require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
+	return path
+}
+
+func TestLoadTokensErrors(t *testing.T) {
+	const good = "0123456789abcdef0123"
+	tests := []struct {
+		name    string
+		content string
+		want    string // after "tokens file PATH:"
+	}{
+		{"no colon", "# ops\nalice " + good + "\n", "2: expected name:token"},
+		{"empty name", ":" + good, "1: expected name:token, the name is empty"},
+		{"bad name", "al ice:" + good, `1: name "al ice" may hold only`},
+		{"empty token", "\n\nalice:   \n", `3: the token of "alice" is empty`},
+		{"short token", "alice:short-token", `1: the token of "alice" is 11 characters long; use at least 16`},
+		{"space in token", "alice:0123456789 abcdef", `1: the token of "alice" contains spaces`},
+		{"duplicate name", "alice:" + good + "\nbob:" + good + "x\n# c\nalice:" + good + "y", `4: name "alice" is already used on line 1`},
+		{"duplicate token", "alice:" + good + "\nbob:" + good, `2: the token of "bob" is the same as that of "alice"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeTokensFile(t, tt.content)
+			_, err := agent.LoadTokens(path)
+			require.Error(t, err)
+			require.Contains(t, err.Error(), "tokens file "+path+":"+tt.want)
+			// A token must never appear in an error message.
+			require.NotContains(t, err.Error(), good)
+		})
+	}
+
+	t.Run("no tokens", func(t *testing.T) {
+		path := writeTokensFile(t, "# nobody yet\n\n")
+		_, err := agent.LoadTokens(path)
+		require.ErrorContains(t, err, "holds no token")
+	})
+	t.Run("missing file", func(t *testing.T) {
+		_, err := agent.LoadTokens(filepath.Join(t.TempDir(), "absent"))
+		require.ErrorIs(t, err, os.ErrNotExist)
+		require.ErrorContains(t, err, "read tokens file")
+	})
+}
+
+func TestTokensLookup(t *testing.T) {
+	path := writeTokensFile(t, strings.Join([]string{
+		"# on-call",
+		"alice:aaaaaaaaaaaaaaaaaaaa",
+		"  bob : bbbbbbbbbbbbbbbb:with:colons  ",
+		"",
+		"alertmanager:cccccccccccccccccccccccccccccccc\r",
+	}, "\n"))
+	tokens, err := agent.LoadTokens(path)
+	require.NoError(t, err)
+	require.Equal(t, 3, tokens.Len())
+	require.Equal(t, []string{"alice", "bob", "alertmanager"}, tokens.Names())
+
+	tests := []struct {
+		token string
+		name  string
+		ok    bool
+	}{
+		{"aaaaaaaaaaaaaaaaaaaa", "alice", true},
+		{"bbbbbbbbbbbbbbbb:with:colons", "bob", true},
+		{"cccccccccccccccccccccccccccccccc", "alertmanager", true},
+		{"aaaaaaaaaaaaaaaaaaa", "", false},   // prefix
+		{"aaaaaaaaaaaaaaaaaaaaa", "", false}, // one more
+		{"AAAAAAAAAAAAAAAAAAAA", "", false},
+		{"", "", false},
+		{"alice", "", false},
+	}
+	for _, tt := range tests {
+		name, ok := tokens.Lookup(tt.token)
+		require.Equal(t, tt.ok, ok, "token %q", tt.token)
+		require.Equal(t, tt.name, name, "token %q", tt.token)
+	}
+
+	var none *agent.Tokens
+	_, ok := none.Lookup("aaaaaaaaaaaaaaaaaaaa")
+	require.False(t, ok)
+	_, ok = (&agent.Tokens{}).Lookup("")
+	require.False(t, ok)
+}

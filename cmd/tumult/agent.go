@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/inferensys/tumult/agent"
+	"github.com/inferensys/tumult/policies"
+)
+
+type agentCmd struct{ env *env }
+
+func (c *agentCmd) Synopsis() string { return "Run the tumult daemon" }
+func (c *agentCmd) Help() string {
+	return `Usage: tumult agent [-config FILE] [-dev]
+
+  Runs the daemon: schedules faults from the policies in policy_dir, serves
+  the API, and restores every running fault when stopped (SIGINT/SIGTERM).
+  SIGHUP reloads the policies, as does a change to a file in policy_dir.
+
+  -dev needs no file: local Docker, a temporary data dir, policies from
+  ./examples/policies, the API on 127.0.0.1:8742 without tokens, and no
+  guardian sources.
+
+Options:
+` + flagUsage(c.flags(new(string), new(bool)))
+}
+
+func (c *agentCmd) flags(config *string, dev *bool) *flag.FlagSet {
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.StringVar(config, "config", "", "agent config `FILE` (tumult.hcl)")
+	fs.BoolVar(dev, "dev", false, "run with a built-in development config")
+	return fs
+}
+
+func (c *agentCmd) Run(args []string) int {
+	var file string
+	var dev bool
+	fs := c.flags(&file, &dev)
+	fs.SetOutput(c.env.err)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if (file == "") == !dev {
+		fmt.Fprintln(c.env.err, "tumult agent: give -config FILE or -dev")
+		return 2
+	}
+	var cfg *policies.Config
+	if dev {
+		var err error
+		if cfg, err = devConfig(); err != nil {
+			fmt.Fprintf(c.env.err, "tumult agent: %v\n", err)
+			return 1
+		}
+	} else {
+		cfgv, srcs, diags := policies.LoadConfig(file)
+		if diags.HasErrors() {
+			policies.WriteDiagnostics(c.env.err, diags, srcs)
+			return 1
+		}
+		cfg = cfgv
+	}
+	log := hclog.New(&hclog.LoggerOptions{
+		Name: "tumult", Level: hclog.LevelFromString(cfg.LogLevel), JSONFormat: cfg.LogJSON, Output: c.env.err,
+	})
+	if dev {
+		log.Warn("DEV MODE: built-in config, temporary data dir, API without tokens")
+		log.Warn("DEV MODE: NO GUARDIAN SOURCES — nothing will halt tumult but you (tumult halt -reason …)", "data_dir", cfg.DataDir, "policy_dir", cfg.PolicyDir)
+	} else if cfg.Guardian.HaltOn.Empty() {
+		log.Warn("the guardian has no global trip wires (guardian { halt_on { … } }); only per-policy ones apply")
+	}
+	a, err := agent.New(agent.Options{Config: cfg, Logger: log, Dev: dev})
+	if err != nil {
+		log.Error("cannot start", "error", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				log.Info("SIGHUP: reloading policies")
+				_, _ = a.Reload(ctx)
+			}
+		}
+	}()
+	if err := a.Run(ctx, nil); err != nil {
+		log.Error("agent stopped", "error", err)
+		return 1
+	}
+	log.Info("agent stopped")
+	return 0
+}
+
+// devConfig is the configuration of `tumult agent -dev`.
+func devConfig() (*policies.Config, error) {
+	cfg := policies.DefaultConfig()
+	dir, err := os.MkdirTemp("", "tumult-dev-")
+	if err != nil {
+		return nil, fmt.Errorf("make a temporary data dir: %w", err)
+	}
+	cfg.DataDir = dir
+	cfg.PolicyDir = "./examples/policies"
+	cfg.Docker = []policies.DockerEndpoint{{Name: "local"}}
+	// The example policies name these; nothing reads them unless an
+	// enabled policy uses them.
+	cfg.Nomad = []policies.NomadCluster{{Name: "prod", Address: "http://127.0.0.1:4646", TokenEnv: "NOMAD_TOKEN"}}
+	cfg.Alertmanagers = []policies.AlertmanagerSource{{Name: "main", Address: "http://127.0.0.1:9093", PollInterval: policies.DefaultPollInterval}}
+	cfg.Prometheus = []policies.PrometheusSource{{Name: "main", Address: "http://127.0.0.1:9090"}}
+	return cfg, nil
+}

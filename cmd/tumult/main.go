@@ -1,0 +1,67 @@
+// Command tumult is the chaos scheduler's daemon and its command line.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	// Time zones are compiled in, so windows work on scratch images and
+	// hosts without a zoneinfo database.
+	_ "time/tzdata"
+
+	"github.com/hashicorp/cli"
+)
+
+// Version is set at build time with -ldflags "-X main.Version=…".
+var Version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// env is what commands read from outside their flags: output streams and
+// environment variables, so tests can run commands in-process.
+type env struct {
+	out, err io.Writer
+	getenv   func(string) string
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	e := &env{out: stdout, err: stderr, getenv: os.Getenv}
+	c := cli.NewCLI("tumult", Version)
+	c.Args = args
+	c.HelpWriter = stdout
+	c.ErrorWriter = stderr
+	c.Commands = e.commands()
+	code, err := c.Run()
+	if err != nil {
+		fmt.Fprintf(stderr, "tumult: %v\n", err)
+		return 2
+	}
+	return code
+}
+
+func (e *env) commands() map[string]cli.CommandFactory {
+	cmd := func(c cli.Command) cli.CommandFactory { return func() (cli.Command, error) { return c, nil } }
+	return map[string]cli.CommandFactory{
+		"agent":    cmd(&agentCmd{env: e}),
+		"validate": cmd(&validateCmd{env: e}),
+		"plan":     cmd(&planCmd{env: e}),
+		"version":  cmd(&versionCmd{env: e}),
+		"status":   cmd(&statusCmd{oncall{env: e, name: "status"}}),
+		"pause":    cmd(&pauseCmd{oncall{env: e, name: "pause"}}),
+		"resume":   cmd(&resumeCmd{oncall{env: e, name: "resume"}}),
+		"halt":     cmd(&haltCmd{oncall{env: e, name: "halt"}}),
+		"faults":   cmd(&faultsCmd{oncall{env: e, name: "faults"}}),
+		"history":  cmd(&historyCmd{oncall{env: e, name: "history"}}),
+	}
+}
+
+type versionCmd struct{ env *env }
+
+func (c *versionCmd) Synopsis() string { return "Print tumult's version" }
+func (c *versionCmd) Help() string     { return "Usage: tumult version" }
+func (c *versionCmd) Run([]string) int {
+	fmt.Fprintf(c.env.out, "tumult %s\n", Version)
+	return 0
+}

@@ -1,0 +1,422 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/inferensys/tumult/agent"
+	"github.com/inferensys/tumult/alerting"
+	"github.com/inferensys/tumult/ledger"
+	"github.com/inferensys/tumult/policies"
+	"github.com/inferensys/tumult/scheduler"
+	"github.com/inferensys/tumult/targets"
+)
+
+// oncallCall is one call the fake daemon received.
+type oncallCall struct {
+	Method string
+	Actor  string
+	Arg    any
+}
+
+// oncallFake is the Service behind a real agent.NewServer, so the CLI is
+// tested over HTTP with the real API in between.
+type oncallFake struct {
+	mu      sync.Mutex
+	calls   []oncallCall
+	err     error
+	status  agent.Status
+	control ledger.Control
+	faults  []ledger.Record
+	history []ledger.Record
+}
+
+func (f *oncallFake) record(method, actor string, arg any) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, oncallCall{method, actor, arg})
+	return f.err
+}
+
+func (f *oncallFake) Calls() []oncallCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]oncallCall(nil), f.calls...)
+}
+
+func (f *oncallFake) Status(context.Context) (agent.Status, error) {
+	return f.status, f.record("Status", "", nil)
+}
+func (f *oncallFake) Pause(_ context.Context, actor string, req agent.PauseRequest) (ledger.Control, error) {
+	return f.control, f.record("Pause", actor, req)
+}
+func (f *oncallFake) Resume(_ context.Context, actor string, req agent.ResumeRequest) (ledger.Control, error) {
+	return f.control, f.record("Resume", actor, req)
+}
+func (f *oncallFake) Halt(_ context.Context, actor string, req agent.HaltRequest) (ledger.Control, error) {
+	return f.control, f.record("Halt", actor, req)
+}
+func (f *oncallFake) Faults(context.Context) ([]ledger.Record, error) {
+	return f.faults, f.record("Faults", "", nil)
+}
+func (f *oncallFake) History(_ context.Context, q ledger.HistoryQuery) ([]ledger.Record, error) {
+	// The server turns ?since into a time; keep the duration it stands for.
+	return f.history, f.record("History", "", historyArg{Since: time.Since(q.Since).Round(time.Hour), Policy: q.Policy, Limit: q.Limit})
+}
+func (f *oncallFake) Plan(context.Context, int) (scheduler.Plan, error) {
+	return scheduler.Plan{}, f.record("Plan", "", nil)
+}
+func (f *oncallFake) Reload(context.Context) (agent.ReloadResult, error) {
+	return agent.ReloadResult{}, f.record("Reload", "", nil)
+}
+func (f *oncallFake) AlertWebhook(context.Context, string, alerting.Webhook) error {
+	return f.record("AlertWebhook", "", nil)
+}
+
+type historyArg struct {
+	Since  time.Duration
+	Policy string
+	Limit  int
+}
+
+const oncallToken = "alice-token-0123456789"
+
+// oncallDaemon starts the API with tokens ("alice") on a fake and points
+// TUMULT_ADDR at it; TZ is UTC so times print the same everywhere.
+func oncallDaemon(t *testing.T, fake *oncallFake) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tokens")
+	require.NoError(t, os.WriteFile(path, []byte("alice:"+oncallToken+"\n"), 0o600))
+	tokens, err := agent.LoadTokens(path)
+	require.NoError(t, err)
+	ts := httptest.NewServer(agent.NewServer(agent.ServerOptions{Service: fake, Tokens: &tokens}))
+	t.Cleanup(ts.Close)
+	t.Setenv("TUMULT_ADDR", ts.URL)
+	t.Setenv("TUMULT_TOKEN", oncallToken)
+	t.Setenv("TZ", "UTC")
+}
+
+func oncallRecord(id string, now time.Time) ledger.Record {
+	return ledger.Record{
+		ID: id, Policy: "checkout-crash", Actor: "scheduler",
+		Member: targets.Member{Driver: policies.DriverDocker, Endpoint: "local", ID: "0123456789abcdef0123", Name: "checkout-api-2"},
+		Fault:  policies.FaultSpec{Kind: policies.FaultKill, Signal: "SIGKILL", RestoreAfter: 2 * time.Minute},
+		Phase:  ledger.Injected, Decided: now.Add(-61 * time.Second), Injected: now.Add(-60 * time.Second),
+		RestoreBy: now.Add(time.Minute),
+	}
+}
+
+func newOncallFake(now time.Time) *oncallFake {
+	fault := oncallRecord("20261016-092900-0000aaaa", now)
+	done := oncallRecord("20261016-080000-0000bbbb", now)
+	done.Phase, done.Result, done.Finished = ledger.Finished, ledger.Passed, done.Injected.Add(95*time.Second)
+	done.Outcome = targets.Outcome{How: targets.Recovered}
+	skipped := ledger.Record{ID: "20261016-070000-0000cccc", Policy: "cart-pause", Phase: ledger.Finished,
+		Result: ledger.Skipped, Reason: "min_healthy: 1 healthy of 2", Decided: now.Add(-2 * time.Hour), Finished: now.Add(-2 * time.Hour),
+		Fault: policies.FaultSpec{Kind: policies.FaultPause}, DryRun: true}
+	return &oncallFake{
+		status: agent.Status{
+			State: ledger.Paused, Actor: "bob", Source: "api", Reason: "deploy of checkout 1.4",
+			Since: now.Add(-5 * time.Minute), Until: now.Add(55 * time.Minute), Leader: true, Replica: "tumult-1",
+			Policies: []agent.PolicyStatus{
+				{Name: "checkout-crash", Enabled: true, Target: "docker/local", Fault: "kill", WindowOpen: true,
+					Closes: now.Add(3 * time.Hour), State: ledger.Paused, StateActor: "bob", Active: 1, Today: 3,
+					Last: "injected checkout-api-2", LastAt: now.Add(-time.Minute)},
+				{Name: "cart-pause", Enabled: true, DryRun: true, Target: "docker/local", Fault: "pause", State: ledger.Armed},
+				{Name: "search-restart", Enabled: false, Target: "nomad/prod", Fault: "restart", State: ledger.Armed},
+			},
+			Sources: []agent.SourceStatus{
+				{Name: "alertmanager/main", Kind: "alert", Scope: "global", Up: true, LastRead: now.Add(-3 * time.Second)},
+				{Name: "checkout-availability", Kind: "slo", Scope: "checkout-crash", Up: false, Error: "query: connection refused"},
+			},
+			Faults: []ledger.Record{fault},
+		},
+		control: ledger.Control{State: ledger.Paused, Actor: "alice", Reason: "deploy", Since: now, Until: now.Add(2 * time.Hour)},
+		faults:  []ledger.Record{fault},
+		history: []ledger.Record{done, skipped},
+	}
+}
+
+func oncallRun(args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// requireAligned checks that in the table whose header line starts with
+// header, the row below has a cell starting where each column starts.
+// Columns are separated by two or more spaces; cells may hold one.
+func requireAligned(t *testing.T, out, header string) {
+	t.Helper()
+	lines := strings.Split(out, "\n")
+	for i, h := range lines {
+		if !strings.HasPrefix(h, header) {
+			continue
+		}
+		require.Greater(t, len(lines), i+1, "no row under %q", h)
+		row := lines[i+1]
+		columns := 0
+		for p := 2; p < len(h); p++ {
+			if h[p] == ' ' || h[p-1] != ' ' || h[p-2] != ' ' {
+				continue
+			}
+			columns++
+			require.Less(t, p, len(row), "row %q is shorter than header %q", row, h)
+			require.True(t, row[p] != ' ' && row[p-1] == ' ', "column at %d of %q does not start a cell in %q", p, h, row)
+		}
+		require.Greater(t, columns, 3)
+		return
+	}
+	t.Fatalf("no line starts with %q in\n%s", header, out)
+}
+
+func TestStatusCommand(t *testing.T) {
+	fake := newOncallFake(time.Now())
+	oncallDaemon(t, fake)
+
+	code, out, errOut := oncallRun("status")
+	require.Equal(t, 0, code, errOut)
+	require.Empty(t, errOut)
+	require.Regexp(t, `(?m)^State: +PAUSED by bob via api since (\w{3} )?\d\d:\d\d UTC \(5m ago\) until (\w{3} )?\d\d:\d\d UTC \(in 55m\): "deploy of checkout 1.4"$`, out)
+	require.Contains(t, out, "Leader:   yes (replica tumult-1)")
+	require.Regexp(t, `(?m)^checkout-crash +docker/local +kill +open until (\w{3} )?\d\d:\d\d UTC +PAUSED by bob +1 +3 +injected checkout-api-2 \(1m ago\) +-$`, out)
+	require.Regexp(t, `(?m)^cart-pause \(dry run\) +docker/local +pause +closed +armed +0 +0 +- +-$`, out)
+	require.Regexp(t, `(?m)^search-restart +nomad/prod +restart +disabled `, out)
+	require.Regexp(t, `(?m)^alertmanager/main +alert +global +yes +no +[34]s ago +-$`, out)
+	require.Regexp(t, `(?m)^checkout-availability +slo +checkout-crash +NO +no +never +query: connection refused$`, out)
+	require.Regexp(t, `(?m)^20261016-092900-0000aaaa +checkout-crash +checkout-api-2 +kill +injected +1m ago$`, out)
+	requireAligned(t, out, "POLICY ")
+	requireAligned(t, out, "SOURCE ")
+	requireAligned(t, out, "FAULT ID ")
+
+	code, out, errOut = oncallRun("status", "-json")
+	require.Equal(t, 0, code, errOut)
+	var st agent.Status
+	require.NoError(t, json.Unmarshal([]byte(out), &st))
+	require.Equal(t, ledger.Paused, st.State)
+	require.Len(t, st.Policies, 3)
+	require.Equal(t, "checkout-availability", st.Sources[1].Name)
+	require.True(t, strings.HasSuffix(out, "}\n"))
+
+	require.Equal(t, []oncallCall{{Method: "Status"}, {Method: "Status"}}, fake.Calls())
+}
+
+func TestStatusCommandEmpty(t *testing.T) {
+	oncallDaemon(t, &oncallFake{status: agent.Status{State: ledger.Armed, Leader: false, DryRun: true}})
+	code, out, errOut := oncallRun("status")
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, strings.Join([]string{
+		"State:    armed",
+		"Leader:   no: replica - is a standby; the leader schedules",
+		"Dry run:  yes: decisions are recorded, nothing is injected",
+		"",
+		"No policies loaded.",
+		"",
+		"No guardian sources: nothing halts chaos automatically.",
+		"",
+		"No active faults.",
+		"",
+	}, "\n"), out)
+}
+
+func TestFaultsAndHistoryCommands(t *testing.T) {
+	fake := newOncallFake(time.Now())
+	oncallDaemon(t, fake)
+
+	code, out, errOut := oncallRun("faults")
+	require.Equal(t, 0, code, errOut)
+	require.Regexp(t, `^ID +POLICY +MEMBER +FAULT +PHASE +STARTED +DURATION +RESTORE BY\n`, out)
+	require.Regexp(t, `(?m)^20261016-092900-0000aaaa +checkout-crash +checkout-api-2 +kill +injected +(\w{3} )?\d\d:\d\d UTC +1m +(\w{3} )?\d\d:\d\d UTC$`, out)
+	requireAligned(t, out, "ID ")
+
+	code, out, errOut = oncallRun("faults", "-json")
+	require.Equal(t, 0, code, errOut)
+	var recs []ledger.Record
+	require.NoError(t, json.Unmarshal([]byte(out), &recs))
+	require.Len(t, recs, 1)
+	require.Equal(t, "0123456789abcdef0123", recs[0].Member.ID)
+
+	code, out, errOut = oncallRun("history", "-since", "7d", "-policy", "checkout-crash")
+	require.Equal(t, 0, code, errOut)
+	require.Regexp(t, `^ID +POLICY +MEMBER +FAULT +RESULT +STARTED +DURATION +OUTCOME\n`, out)
+	require.Regexp(t, `(?m)^20261016-080000-0000bbbb +checkout-crash +checkout-api-2 +kill +passed +(\w{3} )?\d\d:\d\d UTC +1m35s +recovered$`, out)
+	require.Regexp(t, `(?m)^20261016-070000-0000cccc +cart-pause +- +pause \(dry run\) +skipped +(\w{3} )?\d\d:\d\d UTC +- +min_healthy: 1 healthy of 2$`, out)
+
+	code, _, errOut = oncallRun("history", "-json", "-limit", "5")
+	require.Equal(t, 0, code, errOut)
+
+	require.Equal(t, []oncallCall{
+		{Method: "Faults"}, {Method: "Faults"},
+		{Method: "History", Arg: historyArg{Since: 7 * 24 * time.Hour, Policy: "checkout-crash"}},
+		{Method: "History", Arg: historyArg{Since: 24 * time.Hour, Limit: 5}},
+	}, fake.Calls())
+
+	fake.faults, fake.history = nil, nil
+	code, out, _ = oncallRun("faults")
+	require.Equal(t, 0, code)
+	require.Equal(t, "No active faults.\n", out)
+	code, out, _ = oncallRun("history", "-since", "90m")
+	require.Equal(t, 0, code)
+	require.Equal(t, "No finished faults in the last 1h30m.\n", out)
+}
+
+func TestControlCommands(t *testing.T) {
+	untilLine := `(\w{3} )?\d\d:\d\d UTC`
+	tests := []struct {
+		name     string
+		args     []string
+		control  func(now time.Time) ledger.Control
+		wantOut  string // regexp of the whole output
+		wantErr  string // regexp of the whole error output
+		wantCall oncallCall
+	}{
+		{name: "pause everything for 2h", args: []string{"pause", "-for", "2h", "-reason", "deploy"},
+			wantOut:  `^paused everything until ` + untilLine + ` \(2h\): reason "deploy"\n$`,
+			wantCall: oncallCall{"Pause", "alice", agent.PauseRequest{Reason: "deploy", For: "2h"}}},
+		{name: "pause one policy, restore", args: []string{"pause", "-policy", "checkout-crash", "-restore", "-reason", "flaky"},
+			control: func(now time.Time) ledger.Control {
+				return ledger.Control{State: ledger.Armed, Policies: map[string]ledger.PolicyControl{"checkout-crash": {State: ledger.Paused}}}
+			},
+			wantOut:  `^paused policy checkout-crash until resumed: reason "flaky"; running faults restored\n$`,
+			wantCall: oncallCall{"Pause", "alice", agent.PauseRequest{Reason: "flaky", Policy: "checkout-crash", Restore: true}}},
+		{name: "resume everything, note held policies", args: []string{"resume", "-reason", "deploy done"},
+			control: func(now time.Time) ledger.Control {
+				return ledger.Control{State: ledger.Armed, Policies: map[string]ledger.PolicyControl{
+					"b": {State: ledger.Paused, Actor: "guardian"}, "a": {State: ledger.Halted, Actor: "bob"}}}
+			},
+			wantOut:  `^resumed everything: reason "deploy done"\n$`,
+			wantErr:  `^tumult: note: still held back on their own: a \(halted by bob\), b \(paused by guardian\)\n$`,
+			wantCall: oncallCall{"Resume", "alice", agent.ResumeRequest{Reason: "deploy done"}}},
+		{name: "resume a policy while everything is halted", args: []string{"resume", "-policy", "checkout-crash", "-reason", "fixed"},
+			control: func(now time.Time) ledger.Control {
+				return ledger.Control{State: ledger.Halted, Actor: "guardian", Reason: "alert HighErrorRate"}
+			},
+			wantOut:  `^resumed policy checkout-crash: reason "fixed"\n$`,
+			wantErr:  `^tumult: note: everything is HALTED by guardian: "alert HighErrorRate"\n$`,
+			wantCall: oncallCall{"Resume", "alice", agent.ResumeRequest{Reason: "fixed", Policy: "checkout-crash"}}},
+		{name: "halt", args: []string{"halt", "-reason", "incident 42"},
+			wantOut:  `^halted everything: running faults restored; reason "incident 42"\n$`,
+			wantCall: oncallCall{"Halt", "alice", agent.HaltRequest{Reason: "incident 42"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := time.Now()
+			fake := newOncallFake(now)
+			if tt.control != nil {
+				fake.control = tt.control(now)
+			}
+			oncallDaemon(t, fake)
+			code, out, errOut := oncallRun(tt.args...)
+			require.Equal(t, 0, code, errOut)
+			require.Regexp(t, tt.wantOut, out)
+			if tt.wantErr == "" {
+				require.Empty(t, errOut)
+			} else {
+				require.Regexp(t, tt.wantErr, errOut)
+			}
+			require.Equal(t, []oncallCall{tt.wantCall}, fake.Calls())
+		})
+	}
+}
+
+func TestOncallCommandErrors(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closedAddr := "http://" + l.Addr().String()
+	require.NoError(t, l.Close())
+
+	tests := []struct {
+		name     string
+		args     []string
+		addr     string // overrides TUMULT_ADDR
+		token    *string
+		svcErr   error
+		wantCode int
+		wantErr  string // regexp of the single error line
+	}{
+		{name: "pause without reason", args: []string{"pause", "-for", "1h"}, wantCode: 2,
+			wantErr: `^tumult pause: -reason is required: say why, e.g. -reason "deploy of checkout 1.4"$`},
+		{name: "resume blank reason", args: []string{"resume", "-reason", "  "}, wantCode: 2, wantErr: `^tumult resume: -reason is required`},
+		{name: "halt without reason", args: []string{"halt"}, wantCode: 2, wantErr: `^tumult halt: -reason is required`},
+		{name: "bad -for", args: []string{"pause", "-for", "soon", "-reason", "x"}, wantCode: 2, wantErr: `^tumult pause: -for: "soon" is not a duration`},
+		{name: "bad -since", args: []string{"history", "-since", "0s"}, wantCode: 2, wantErr: `^tumult history: -since: "0s" is not a positive duration$`},
+		{name: "stray argument", args: []string{"status", "json"}, wantCode: 2, wantErr: `^tumult status: unexpected argument "json"`},
+		{name: "unreachable", args: []string{"status"}, addr: closedAddr, wantCode: 2,
+			wantErr: `^tumult: cannot reach the tumult daemon at ` + regexp.QuoteMeta(closedAddr) + `: connection refused \(is "tumult agent" running\? set TUMULT_ADDR\)$`},
+		{name: "unreachable on halt", args: []string{"halt", "-reason", "x"}, addr: closedAddr, wantCode: 2, wantErr: `^tumult: cannot reach the tumult daemon`},
+		{name: "bad address", args: []string{"faults"}, addr: "ftp://x", wantCode: 2, wantErr: `^tumult: TUMULT_ADDR: daemon address "ftp://x"`},
+		{name: "wrong token", args: []string{"status"}, token: ptr("wrong-token-0123456789"), wantCode: 2,
+			wantErr: `^tumult: the daemon refused the token \(set TUMULT_TOKEN\): unknown token$`},
+		{name: "wrong token on pause", args: []string{"pause", "-reason", "x"}, token: ptr("wrong-token-0123456789"), wantCode: 2,
+			wantErr: `^tumult: the daemon refused the token`},
+		{name: "no token", args: []string{"history"}, token: ptr(""), wantCode: 2,
+			wantErr: `^tumult: the daemon requires a token \(set TUMULT_TOKEN\): missing bearer token`},
+		{name: "unknown policy", args: []string{"pause", "-policy", "nope", "-reason", "x"},
+			svcErr: fmt.Errorf("pause: no policy %q: %w", "nope", agent.ErrNotFound), wantCode: 1,
+			wantErr: `^tumult pause: pause: no policy "nope": not found \(HTTP 404\)$`},
+		{name: "daemon error", args: []string{"status"}, svcErr: fmt.Errorf("ledger:\nclosed"), wantCode: 1,
+			wantErr: `^tumult status: ledger: closed \(HTTP 500\)$`},
+		{name: "not leader", args: []string{"faults", "-json"}, svcErr: fmt.Errorf("replica 2 is a standby: %w", agent.ErrUnavailable), wantCode: 1,
+			wantErr: `^tumult faults: replica 2 is a standby: unavailable \(HTTP 503\)$`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := newOncallFake(time.Now())
+			fake.err = tt.svcErr
+			oncallDaemon(t, fake)
+			if tt.addr != "" {
+				t.Setenv("TUMULT_ADDR", tt.addr)
+			}
+			if tt.token != nil {
+				t.Setenv("TUMULT_TOKEN", *tt.token)
+			}
+			code, out, errOut := oncallRun(tt.args...)
+			require.Equal(t, tt.wantCode, code, "stderr: %s", errOut)
+			require.Empty(t, out)
+			require.Equal(t, 1, strings.Count(errOut, "\n"), "want exactly one line, got %q", errOut)
+			require.Regexp(t, tt.wantErr, strings.TrimSuffix(errOut, "\n"))
+			if tt.wantCode == 2 && tt.addr == "" && tt.token == nil {
+				require.Empty(t, fake.Calls(), "bad usage must not reach the daemon")
+			}
+		})
+	}
+}
+
+func ptr(s string) *string { return &s }
+
+func TestClockFormats(t *testing.T) {
+	now := time.Date(2026, 10, 16, 9, 30, 0, 0, time.UTC) // a Friday
+	ck := clock{now: now, loc: time.UTC}
+	tests := []struct {
+		t         time.Time
+		at, since string
+	}{
+		{now.Add(-3 * time.Second), "09:29 UTC", "3s ago"},
+		{now.Add(-(4*time.Minute + 10*time.Second)), "09:25 UTC", "4m10s ago"},
+		{now.Add(2*time.Hour + 5*time.Minute + 20*time.Second), "11:35 UTC", "in 2h5m"},
+		{now.Add(15 * time.Hour), "Sat 00:30 UTC", "in 15h"},
+		{now.Add(-(3*24*time.Hour + 4*time.Hour)), "Tue 05:30 UTC", "3d4h ago"},
+		{now.Add(-30 * 24 * time.Hour), "2026-09-16 09:30 UTC", "30d ago"},
+		{time.Time{}, "-", "never"},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.at, ck.at(tt.t), "%v", tt.t)
+		require.Equal(t, tt.since, ck.ago(tt.t), "%v", tt.t)
+	}
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	require.NoError(t, err)
+	require.Equal(t, "11:30 CEST", clock{now: now, loc: berlin}.at(now))
+}

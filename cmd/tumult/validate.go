@@ -1,0 +1,147 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/inferensys/tumult/policies"
+)
+
+// loadFlags are the flags validate and plan share.
+type loadFlags struct {
+	config string
+	json   bool
+}
+
+func (l *loadFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&l.config, "config", "", "agent config `FILE`; lets references to endpoints and sources be checked")
+	fs.BoolVar(&l.json, "json", false, "print JSON for scripts")
+}
+
+// load reads the agent config (if given) and the policies in paths, or in
+// the config's policy_dir when no path is given.
+func (l *loadFlags) load(paths []string, now time.Time) (*policies.Set, hcl.Diagnostics, policies.Sources, error) {
+	srcs := policies.Sources{}
+	var cfg *policies.Config
+	var ds hcl.Diagnostics
+	if l.config != "" {
+		c, cs, cds := policies.LoadConfig(l.config)
+		for k, v := range cs {
+			srcs[k] = v
+		}
+		ds = append(ds, cds...)
+		cfg = c
+		if cds.HasErrors() {
+			return &policies.Set{}, ds, srcs, nil
+		}
+	}
+	if len(paths) == 0 {
+		if cfg == nil {
+			return nil, nil, nil, fmt.Errorf("no policy path given and no -config whose policy_dir to read")
+		}
+		paths = []string{cfg.PolicyDir}
+	}
+	set, pds := policies.LoadPolicies(paths, policies.LoadOptions{Config: cfg, Now: now})
+	for k, v := range set.Sources {
+		srcs[k] = v
+	}
+	ds = append(ds, pds...)
+	policies.Sort(ds)
+	return set, ds, srcs, nil
+}
+
+type validateCmd struct {
+	env *env
+	now func() time.Time
+}
+
+func (c *validateCmd) Synopsis() string { return "Check policy files; exit 1 on any error" }
+func (c *validateCmd) Help() string {
+	return `Usage: tumult validate [-config FILE] [-json] PATH...
+
+  Checks every policy file in PATH (files, or directories whose *.hcl files
+  are read) and prints each problem as file:line:column with the source
+  line. With -config, references to docker/nomad/alertmanager/prometheus
+  blocks are checked against the agent config; with no PATH its policy_dir
+  is read. Exit status: 0 clean (warnings allowed), 1 on any error,
+  2 on bad usage.
+
+Options:
+` + flagUsage(c.flags(new(loadFlags)))
+}
+
+func (c *validateCmd) flags(l *loadFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	l.register(fs)
+	return fs
+}
+
+type validateReport struct {
+	Valid       bool                      `json:"valid"`
+	Errors      int                       `json:"errors"`
+	Warnings    int                       `json:"warnings"`
+	Files       []string                  `json:"files"`
+	Policies    []string                  `json:"policies"`
+	Diagnostics []policies.JSONDiagnostic `json:"diagnostics"`
+}
+
+func (c *validateCmd) Run(args []string) int {
+	var l loadFlags
+	fs := c.flags(&l)
+	fs.SetOutput(c.env.err)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	now := time.Now
+	if c.now != nil {
+		now = c.now
+	}
+	set, ds, srcs, err := l.load(fs.Args(), now())
+	if err != nil {
+		fmt.Fprintf(c.env.err, "tumult validate: %v\n", err)
+		return 2
+	}
+	errs, warns := policies.Count(ds)
+	if l.json {
+		r := validateReport{Valid: errs == 0, Errors: errs, Warnings: warns, Files: set.Files, Policies: []string{}, Diagnostics: policies.ToJSON(ds)}
+		if r.Files == nil {
+			r.Files = []string{}
+		}
+		for _, p := range set.Policies {
+			r.Policies = append(r.Policies, p.Name)
+		}
+		enc := json.NewEncoder(c.env.out)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(r)
+	} else {
+		policies.WriteDiagnostics(c.env.out, ds, srcs)
+		fmt.Fprintf(c.env.out, "%s, %s in %s (%s)\n", plural(errs, "error"), plural(warns, "warning"),
+			plural(len(set.Files), "file"), plural(len(set.Policies), "valid policy"))
+	}
+	if errs > 0 {
+		return 1
+	}
+	return 0
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	if strings.HasSuffix(word, "y") {
+		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(word, "y"))
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+func flagUsage(fs *flag.FlagSet) string {
+	var b strings.Builder
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	return b.String()
+}

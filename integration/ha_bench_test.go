@@ -1,0 +1,120 @@
+//go:build integration
+
+package integration
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/inferensys/tumult/integration/harness"
+	"github.com/inferensys/tumult/ledger"
+)
+
+// BenchmarkHAFailover measures what a leader's crash costs: two real
+// agents share one ledger on a real Consul (session_ttl 2s, lock_delay
+// 2s); once the leader holds a pause and a stop fault, it is killed with
+// SIGKILL, and the benchmark times, from the kill,
+//
+//   - takeover: the follower's /v1/status says it leads;
+//   - restored: the last fault the dead leader left is restored and its
+//     record finished by the new leader (the records' Finished);
+//   - injecting: the new leader injected a fault it decided after the kill
+//     (the first such record's Injected).
+//
+// Each iteration is one failover on a fresh Consul prefix with fresh
+// agents; -benchtime 3x (as make bench runs it) gives three. It reports
+// the median and the maximum of each, in seconds.
+//
+//	go test -tags integration -run '^$' -bench HAFailover -benchtime 3x ./integration/
+func BenchmarkHAFailover(b *testing.B) {
+	cli := harness.RequireDocker(b)
+	quiet := haQuiet{b}
+	c := harness.StartConsul(quiet)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	run := harness.Unique("ha-bench")
+	pLabels := map[string]string{runLabel: run, "app": "p", "tumult.enable": "true"}
+	sLabels := map[string]string{runLabel: run, "app": "s", "tumult.enable": "true"}
+	pFleet := harness.StartFleet(ctx, b, cli, harness.FleetOptions{Prefix: run + "-p", N: 3, Labels: pLabels})
+	sFleet := harness.StartFleet(ctx, b, cli, harness.FleetOptions{Prefix: run + "-s", N: 3, Labels: sLabels})
+	ids := haMemberIDs(pFleet, sFleet)
+	policies := haHeldFaults("hab", pLabels, sLabels)
+
+	var samples []haFailover
+	for b.Loop() {
+		prefix := fmt.Sprintf("%s-%d/", run, len(samples)+1)
+		agents := haStart(ctx, quiet, c, prefix, 2, policies, "")
+		leader, others := haWaitLeader(ctx, b, 30*time.Second, agents...)
+		follower := others[0]
+		held := haWaitHeld(ctx, b, cli, follower.Client, 45*time.Second, "hab-pause", "hab-stop")
+		m, _ := haKillLeader(ctx, b, leader, follower, held, "hab-pause", "hab-stop")
+		samples = append(samples, m)
+		b.Logf("run %d: takeover %s, orphaned faults restored %s, injecting again %s",
+			len(samples), m.Takeover.Round(time.Millisecond), m.Restored.Round(time.Millisecond), m.Injecting.Round(time.Millisecond))
+
+		// The new leader restores what it holds on SIGTERM: the fleet is
+		// whole again for the next run.
+		if _, err := follower.Stop(30 * time.Second); err != nil {
+			b.Fatalf("stop the new leader: %v", err)
+		}
+		if ok, why := haAllUp(ctx, cli, ids); !ok {
+			b.Fatalf("after run %d: %s", len(samples), why)
+		}
+		store := haOpenLedger(ctx, b, c, prefix)
+		if active, err := store.Active(ctx); err != nil || len(active) > 0 {
+			b.Fatalf("after run %d: %d faults still active (%v)", len(samples), len(active), err)
+		}
+		if all, err := store.History(ctx, ledger.HistoryQuery{}); err == nil {
+			haCheckRecords(b, all)
+		} else {
+			b.Fatalf("read the history of run %d: %v", len(samples), err)
+		}
+	}
+
+	stat := func(get func(haFailover) time.Duration) (p50, most time.Duration) {
+		ds := make([]time.Duration, len(samples))
+		for i, s := range samples {
+			ds[i] = get(s)
+		}
+		slices.Sort(ds)
+		if n := len(ds); n%2 == 1 {
+			p50 = ds[n/2]
+		} else {
+			p50 = (ds[n/2-1] + ds[n/2]) / 2
+		}
+		return p50, ds[len(ds)-1]
+	}
+	tp50, tmax := stat(func(m haFailover) time.Duration { return m.Takeover })
+	rp50, rmax := stat(func(m haFailover) time.Duration { return m.Restored })
+	ip50, imax := stat(func(m haFailover) time.Duration { return m.Injecting })
+	b.ReportMetric(tp50.Seconds(), "takeover-p50-s")
+	b.ReportMetric(tmax.Seconds(), "takeover-max-s")
+	b.ReportMetric(rp50.Seconds(), "restored-p50-s")
+	b.ReportMetric(rmax.Seconds(), "restored-max-s")
+	b.ReportMetric(ip50.Seconds(), "injecting-p50-s")
+	b.ReportMetric(imax.Seconds(), "injecting-max-s")
+	s := func(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }
+	b.Logf("HA failover after kill -9 of the leader, session_ttl %s, lock_delay %s, %d runs:\n"+
+		"  %-34s %8s %8s\n  %-34s %8s %8s\n  %-34s %8s %8s\n  %-34s %8s %8s",
+		haTTL, haLockDelay, len(samples),
+		"from the kill to", "p50", "max",
+		"follower leads (status)", s(tp50), s(tmax),
+		"orphaned faults restored", s(rp50), s(rmax),
+		"follower injecting again", s(ip50), s(imax))
+}
+
+// haQuiet keeps the harness's progress lines ("consul ready", "agent
+// healthy") out of a benchmark's output, which go test cuts after ten
+// lines, so that the result table shows. Once the benchmark has failed
+// they pass again, so that the agents' and Consul's logs are printed.
+type haQuiet struct{ testing.TB }
+
+func (q haQuiet) Logf(format string, args ...any) {
+	if q.Failed() {
+		q.TB.Helper()
+		q.TB.Logf(format, args...)
+	}
+}

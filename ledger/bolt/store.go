@@ -1,0 +1,470 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/inferensys/tumult/ledger"
+)
+
+// ErrLocked: another process (another tumult) has the ledger file open.
+var ErrLocked = errors.New("locked by another tumult")
+
+// Defaults of Options.
+const (
+	DefaultRetention  = 30 * 24 * time.Hour
+	DefaultMaxHistory = 10000
+	DefaultTimeout    = time.Second
+)
+
+// minIndexAge is how long injections stay countable whatever Retention
+// says: max_per_day looks back one calendar day (25 hours across DST).
+const minIndexAge = 48 * time.Hour
+
+// pruneBudget bounds the entries one finishing write may prune, so a
+// lowered MaxHistory or Retention never turns one write into a long stall;
+// Open prunes the backlog in batches of openPruneBatch.
+const (
+	pruneBudget    = 64
+	openPruneBatch = 1000
+)
+
+// Options configure a Store. Zero values take the defaults.
+type Options struct {
+	// Retention is how long finished records are kept (default 30 days).
+	Retention time.Duration
+	// MaxHistory caps the number of finished records kept (default 10000).
+	MaxHistory int
+	// Now is the clock for stamps and retention (default time.Now).
+	Now func() time.Time
+	// Logger (default: a null logger).
+	Logger hclog.Logger
+	// Timeout is how long Open waits for the file lock before it gives up
+	// with ErrLocked (default 1s).
+	Timeout time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.Retention <= 0 {
+		o.Retention = DefaultRetention
+	}
+	if o.MaxHistory <= 0 {
+		o.MaxHistory = DefaultMaxHistory
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = hclog.NewNullLogger()
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	return o
+}
+
+// Store is a ledger.Ledger in one bbolt file.
+type Store struct {
+	db   *bbolt.DB
+	path string
+	opts Options
+	log  hclog.Logger
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ ledger.Ledger = (*Store)(nil)
+
+// Open opens or creates the ledger file at path (its directory is created
+// with mode 0700), and prunes history beyond the retention limits.
+func Open(path string, opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open ledger %s: create its directory: %w", path, err)
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.Timeout})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("ledger %s is %w (waited %s for its lock)", path, ErrLocked, opts.Timeout)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path, opts: opts, log: opts.Logger.Named("ledger")}
+	if err := s.init(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	active, hist := s.stats()
+	s.log.Info("opened ledger", "path", path, "active", active, "history", hist)
+	return s, nil
+}
+
+// init creates the buckets, checks the schema, and prunes the backlog.
+func (s *Store) init() error {
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		switch v := meta.Get(keySchema); {
+		case v == nil:
+			if err := meta.Put(keySchema, []byte(schemaVersion)); err != nil {
+				return fmt.Errorf("write schema version: %w", err)
+			}
+		case string(v) != schemaVersion:
+			return fmt.Errorf("schema version %q, this tumult reads %q", v, schemaVersion)
+		}
+		if meta.Get(keyHistoryCount) == nil {
+			n := tx.Bucket(bucketHistory).Stats().KeyN
+			if err := meta.Put(keyHistoryCount, putUint64(uint64(n))); err != nil {
+				return fmt.Errorf("write history count: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("open ledger %s: %w", s.path, err)
+	}
+	for {
+		var hist, idx int
+		err := s.db.Update(func(tx *bbolt.Tx) error {
+			var err error
+			hist, idx, err = s.prune(tx, openPruneBatch)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("open ledger %s: prune: %w", s.path, err)
+		}
+		if hist > 0 || idx > 0 {
+			s.log.Debug("pruned ledger", "history", hist, "injections", idx)
+		}
+		if hist < openPruneBatch && idx < openPruneBatch {
+			return nil
+		}
+	}
+}
+
+// stats counts active and finished records, for the log.
+func (s *Store) stats() (active, history int) {
+	_ = s.db.View(func(tx *bbolt.Tx) error {
+		active = tx.Bucket(bucketActive).Stats().KeyN
+		history = int(getUint64(tx.Bucket(bucketMeta).Get(keyHistoryCount)))
+		return nil
+	})
+	return active, history
+}
+
+// Path returns the file the store uses.
+func (s *Store) Path() string { return s.path }
+
+// view and update check ctx, run fn in a transaction, and say where an
+// error happened.
+func (s *Store) view(ctx context.Context, op string, fn func(*bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("ledger %s: %s: %w", s.path, op, err)
+	}
+	if err := s.db.View(fn); err != nil {
+		return fmt.Errorf("ledger %s: %s: %w", s.path, op, err)
+	}
+	return nil
+}
+
+func (s *Store) update(ctx context.Context, op string, fn func(*bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("ledger %s: %s: %w", s.path, op, err)
+	}
+	if err := s.db.Update(fn); err != nil {
+		return fmt.Errorf("ledger %s: %s: %w", s.path, op, err)
+	}
+	return nil
+}
+
+// Control implements ledger.Ledger.
+func (s *Store) Control(ctx context.Context) (ledger.Control, error) {
+	var c ledger.Control
+	err := s.view(ctx, "read control state", func(tx *bbolt.Tx) error {
+		var err error
+		c, err = readControl(tx)
+		return err
+	})
+	return c, err
+}
+
+func readControl(tx *bbolt.Tx) (ledger.Control, error) {
+	c := ledger.Control{State: ledger.Armed}
+	v := tx.Bucket(bucketControl).Get(keyControl)
+	if v == nil {
+		return c, nil
+	}
+	if err := json.Unmarshal(v, &c); err != nil {
+		return ledger.Control{}, fmt.Errorf("decode control state: %w", err)
+	}
+	return c, nil
+}
+
+// UpdateControl implements ledger.Ledger. fn runs inside the write
+// transaction: it must be quick and must not call the Store.
+func (s *Store) UpdateControl(ctx context.Context, fn func(*ledger.Control) error) (ledger.Control, error) {
+	var next ledger.Control
+	err := s.update(ctx, "update control state", func(tx *bbolt.Tx) error {
+		cur, err := readControl(tx)
+		if err != nil {
+			return err
+		}
+		next, err = ledger.ApplyControl(cur, fn)
+		if err != nil {
+			return err
+		}
+		return putJSON(tx.Bucket(bucketControl), keyControl, next)
+	})
+	if err != nil {
+		return ledger.Control{}, err
+	}
+	s.log.Debug("control state updated", "state", next.State, "actor", next.Actor, "version", next.Version)
+	return next, nil
+}
+
+// Begin implements ledger.Ledger.
+func (s *Store) Begin(ctx context.Context, r ledger.Record) error {
+	return s.update(ctx, "begin record "+r.ID, func(tx *bbolt.Tx) error {
+		rec, err := ledger.PrepareBegin(r, s.opts.Now())
+		if err != nil {
+			return err
+		}
+		id := []byte(rec.ID)
+		if tx.Bucket(bucketActive).Get(id) != nil || tx.Bucket(bucketHistoryIDs).Get(id) != nil {
+			return ledger.ErrExists
+		}
+		if err := s.index(tx, ledger.Record{}, rec); err != nil {
+			return err
+		}
+		if rec.Active() {
+			return putJSON(tx.Bucket(bucketActive), id, rec)
+		}
+		return s.finish(tx, rec)
+	})
+}
+
+// Update implements ledger.Ledger. fn runs inside the write transaction:
+// it must be quick and must not call the Store.
+func (s *Store) Update(ctx context.Context, id string, fn func(*ledger.Record) error) (ledger.Record, error) {
+	var next ledger.Record
+	err := s.update(ctx, "update record "+id, func(tx *bbolt.Tx) error {
+		active := tx.Bucket(bucketActive)
+		v := active.Get([]byte(id))
+		if v == nil {
+			if tx.Bucket(bucketHistoryIDs).Get([]byte(id)) != nil {
+				return ledger.ErrFinished
+			}
+			return ledger.ErrNotFound
+		}
+		var cur ledger.Record
+		if err := json.Unmarshal(v, &cur); err != nil {
+			return fmt.Errorf("decode: %w", err)
+		}
+		var err error
+		next, err = ledger.ApplyRecord(cur, s.opts.Now(), fn)
+		if err != nil {
+			return err
+		}
+		if err := s.index(tx, cur, next); err != nil {
+			return err
+		}
+		if next.Active() {
+			return putJSON(active, []byte(id), next)
+		}
+		if err := active.Delete([]byte(id)); err != nil {
+			return fmt.Errorf("remove from active: %w", err)
+		}
+		return s.finish(tx, next)
+	})
+	if err != nil {
+		return ledger.Record{}, err
+	}
+	return next, nil
+}
+
+// index keeps the injection index in step with a record's Injected time
+// and policy.
+func (s *Store) index(tx *bbolt.Tx, cur, next ledger.Record) error {
+	if cur.Injected.Equal(next.Injected) && cur.Policy == next.Policy {
+		return nil
+	}
+	b := tx.Bucket(bucketInjected)
+	if !cur.Injected.IsZero() {
+		if err := b.Delete(timeIDKey(cur.Injected, cur.ID)); err != nil {
+			return fmt.Errorf("unindex injection: %w", err)
+		}
+	}
+	if !next.Injected.IsZero() {
+		if err := b.Put(timeIDKey(next.Injected, next.ID), []byte(next.Policy)); err != nil {
+			return fmt.Errorf("index injection: %w", err)
+		}
+	}
+	return nil
+}
+
+// finish writes a finished record to the history and prunes a little.
+func (s *Store) finish(tx *bbolt.Tx, r ledger.Record) error {
+	key := timeIDKey(r.Finished, r.ID)
+	if err := putJSON(tx.Bucket(bucketHistory), key, r); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketHistoryIDs).Put([]byte(r.ID), key); err != nil {
+		return fmt.Errorf("write history ID: %w", err)
+	}
+	meta := tx.Bucket(bucketMeta)
+	if err := meta.Put(keyHistoryCount, putUint64(getUint64(meta.Get(keyHistoryCount))+1)); err != nil {
+		return fmt.Errorf("write history count: %w", err)
+	}
+	_, _, err := s.prune(tx, pruneBudget)
+	return err
+}
+
+// prune removes at most budget history records (oldest first, while over
+// MaxHistory or older than Retention) and at most budget injection index
+// entries (older than Retention and than minIndexAge).
+func (s *Store) prune(tx *bbolt.Tx, budget int) (history, injections int, err error) {
+	now := s.opts.Now()
+	meta := tx.Bucket(bucketMeta)
+	count := getUint64(meta.Get(keyHistoryCount))
+	cutoff := now.Add(-s.opts.Retention)
+	ids := tx.Bucket(bucketHistoryIDs)
+	c := tx.Bucket(bucketHistory).Cursor()
+	// Deleting under a cursor and then calling Next can skip a key in
+	// bbolt; starting again from First after each delete cannot.
+	for k, _ := c.First(); k != nil && history < budget; k, _ = c.First() {
+		if count <= uint64(s.opts.MaxHistory) && !keyTime(k).Before(cutoff) {
+			break
+		}
+		if err := ids.Delete([]byte(keyID(k))); err != nil {
+			return history, injections, fmt.Errorf("prune history ID: %w", err)
+		}
+		if err := c.Delete(); err != nil {
+			return history, injections, fmt.Errorf("prune history: %w", err)
+		}
+		history++
+		if count > 0 {
+			count--
+		}
+	}
+	if history > 0 {
+		if err := meta.Put(keyHistoryCount, putUint64(count)); err != nil {
+			return history, injections, fmt.Errorf("write history count: %w", err)
+		}
+	}
+
+	idxCutoff := now.Add(-max(s.opts.Retention, minIndexAge))
+	c = tx.Bucket(bucketInjected).Cursor()
+	for k, _ := c.First(); k != nil && injections < budget && keyTime(k).Before(idxCutoff); k, _ = c.First() {
+		if err := c.Delete(); err != nil {
+			return history, injections, fmt.Errorf("prune injection index: %w", err)
+		}
+		injections++
+	}
+	return history, injections, nil
+}
+
+// Active implements ledger.Ledger.
+func (s *Store) Active(ctx context.Context) ([]ledger.Record, error) {
+	var out []ledger.Record
+	err := s.view(ctx, "list active records", func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketActive).ForEach(func(k, v []byte) error {
+			var r ledger.Record
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("decode record %s: %w", k, err)
+			}
+			out = append(out, r)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	ledger.SortActive(out)
+	return out, nil
+}
+
+// History implements ledger.Ledger.
+func (s *Store) History(ctx context.Context, q ledger.HistoryQuery) ([]ledger.Record, error) {
+	var out []ledger.Record
+	err := s.view(ctx, "list history", func(tx *bbolt.Tx) error {
+		var since []byte
+		if !q.Since.IsZero() {
+			since = timeKey(q.Since)
+		}
+		c := tx.Bucket(bucketHistory).Cursor()
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			if since != nil && bytes.Compare(k[:timeLen], since) < 0 {
+				break
+			}
+			if q.Limit > 0 && len(out) >= q.Limit {
+				break
+			}
+			var r ledger.Record
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("decode record %s: %w", keyID(k), err)
+			}
+			if q.Match(r) {
+				out = append(out, r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// CountSince implements ledger.Ledger from the injection index: it reads
+// keys and policy names, never records.
+func (s *Store) CountSince(ctx context.Context, policy string, since time.Time) (int, error) {
+	n := 0
+	err := s.view(ctx, "count injections of policy "+policy, func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketInjected).Cursor()
+		p := []byte(policy)
+		for k, v := c.Seek(timeKey(since)); k != nil; k, v = c.Next() {
+			if bytes.Equal(v, p) {
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// Close implements ledger.Ledger. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("close ledger %s: %w", s.path, err)
+		}
+	})
+	return s.closeErr
+}
+
+func putJSON(b *bbolt.Bucket, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode: %w", err)
+	}
+	if err := b.Put(key, data); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,91 @@
+package consul
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestTimeKeyOrder(t *testing.T) {
+	base := time.Date(2026, 10, 16, 9, 0, 0, 0, time.UTC)
+	// In time order; the zone of the input must not matter.
+	times := []time.Time{
+		{},
+		time.Date(999, 1, 1, 0, 0, 0, 0, time.UTC),
+		base.Add(-time.Hour).In(time.FixedZone("ahead", 5*3600)),
+		base,
+		base.Add(time.Nanosecond),
+		base.Add(time.Second),
+		base.Add(10 * time.Second),
+		base.AddDate(1, 0, 0),
+	}
+	keys := make([]string, len(times))
+	for i, tm := range times {
+		keys[i] = timeIDKey(tm, "id")
+	}
+	require.True(t, slices.IsSorted(keys), "keys sort in time order: %q", keys)
+	for i, k := range keys {
+		require.Len(t, k, len(keys[0]), "fixed width")
+		got, id, err := splitTimeIDKey(k)
+		require.NoError(t, err)
+		require.True(t, got.Equal(times[i]), "round trip of %s: %s", times[i], got)
+		require.Equal(t, "id", id)
+	}
+}
+
+func TestSplitTimeIDKey(t *testing.T) {
+	tm := time.Date(2026, 10, 16, 9, 0, 0, 5, time.UTC)
+	got, id, err := splitTimeIDKey(timeIDKey(tm, "20261016-090000-4f3a9c2b"))
+	require.NoError(t, err)
+	require.Equal(t, "20261016-090000-4f3a9c2b", id, "dashes in the ID survive")
+	require.True(t, got.Equal(tm))
+
+	for _, bad := range []string{"", "nodash", "2026-x", "notatime-id"} {
+		_, _, err := splitTimeIDKey(bad)
+		require.Error(t, err, bad)
+	}
+}
+
+func TestPolicyDir(t *testing.T) {
+	require.Equal(t, "injections/checkout-crash/", policyDir("checkout-crash"))
+	require.Equal(t, "injections/a%2Fb/", policyDir("a/b"), "a slash cannot reach into another policy's directory")
+	require.NotEqual(t, policyDir("a"), policyDir("a/b")[:len(policyDir("a"))])
+}
+
+func TestNormPrefix(t *testing.T) {
+	for in, want := range map[string]string{
+		"":             DefaultPrefix,
+		"/":            DefaultPrefix,
+		"tumult":       "tumult/",
+		"tumult/":      "tumult/",
+		"/svc/tumult/": "svc/tumult/",
+	} {
+		require.Equal(t, want, normPrefix(in), in)
+	}
+}
+
+func TestNewElectionOptions(t *testing.T) {
+	_, err := NewElection(ElectionOptions{})
+	require.Error(t, err, "a client is required")
+
+	client, err := NewClient("127.0.0.1:1", "")
+	require.NoError(t, err)
+	e, err := NewElection(ElectionOptions{Client: client, Replica: "r1"})
+	require.NoError(t, err)
+	require.Equal(t, DefaultPrefix+"leader", e.opts.Key)
+	require.Equal(t, DefaultSessionTTL, e.opts.SessionTTL)
+	require.Equal(t, DefaultLockDelay, e.opts.LockDelay)
+	require.Equal(t, "r1", e.Replica())
+	require.False(t, e.Leading())
+
+	for _, o := range []ElectionOptions{
+		{Client: client, SessionTTL: 500 * time.Millisecond},
+		{Client: client, LockDelay: -time.Second},
+		{Client: client, LockDelay: 2 * time.Minute},
+	} {
+		_, err := NewElection(o)
+		require.Error(t, err, "%+v", o)
+	}
+}

@@ -1,0 +1,140 @@
+package policies
+
+import (
+	"time"
+)
+
+// Config is the agent config (tumult.hcl).
+type Config struct {
+	DataDir   string
+	PolicyDir string
+	LogLevel  string
+	LogJSON   bool
+	DryRun    bool
+	Seed      int64
+
+	HTTP          HTTPConfig
+	Docker        []DockerEndpoint
+	Nomad         []NomadCluster
+	Consul        *ConsulConfig
+	Alertmanagers []AlertmanagerSource
+	Prometheus    []PrometheusSource
+	Safety        Safety
+	Guardian      GuardianConfig
+
+	// File is where the config was read from; empty for built-in configs.
+	File string
+}
+
+// HTTPConfig is the API listener.
+type HTTPConfig struct {
+	Address    string
+	TokensFile string
+}
+
+// TLSFiles are PEM files for a TLS client.
+type TLSFiles struct {
+	CAFile, CertFile, KeyFile string
+}
+
+// DockerEndpoint is one Docker engine.
+type DockerEndpoint struct {
+	Name string
+	Host string
+	TLS  *TLSFiles
+}
+
+// NomadCluster is one Nomad cluster.
+type NomadCluster struct {
+	Name     string
+	Address  string
+	Region   string
+	TokenEnv string
+}
+
+// ConsulConfig enables the shared ledger and leader election.
+type ConsulConfig struct {
+	Address  string
+	Prefix   string
+	TokenEnv string
+	// SessionTTL and LockDelay tune leader election: a dead leader's lock
+	// is free after at most 2×SessionTTL plus LockDelay.
+	SessionTTL time.Duration
+	LockDelay  time.Duration
+}
+
+// AlertmanagerSource is one Alertmanager that tumult polls and announces to.
+type AlertmanagerSource struct {
+	Name         string
+	Address      string
+	PollInterval time.Duration
+}
+
+// PrometheusSource is one Prometheus that tumult queries.
+type PrometheusSource struct {
+	Name    string
+	Address string
+}
+
+// Safety holds the rules no policy can override.
+type Safety struct {
+	// OptInLabel is the Docker label / Nomad job meta key that must be
+	// "true" on a member for tumult to touch it.
+	OptInLabel string
+	// Protect: members carrying any of these label values are never touched.
+	Protect map[string]string
+}
+
+// Resume modes of the guardian.
+const (
+	ResumeManual = "manual"
+	ResumeAuto   = "auto"
+)
+
+// GuardianConfig holds global trip wires and how the guardian behaves.
+type GuardianConfig struct {
+	HaltOn     HaltOn
+	StaleAfter time.Duration
+	Resume     string
+	ClearFor   time.Duration
+	Announce   string
+}
+
+// Defaults of the agent config, applied where an attribute is left out.
+const (
+	DefaultDataDir      = "/var/lib/tumult"
+	DefaultPolicyDir    = "/etc/tumult/policies"
+	DefaultHTTPAddress  = "127.0.0.1:8742"
+	DefaultOptInLabel   = "tumult.enable"
+	DefaultConsulPrefix = "tumult/"
+	DefaultPollInterval = time.Second
+	DefaultStaleAfter   = 15 * time.Second
+	DefaultClearFor     = 10 * time.Minute
+	DefaultSessionTTL   = 10 * time.Second
+	DefaultLockDelay    = 5 * time.Second
+)
+
+// names lists the labels of the config's blocks of one kind, for reference
+// checks in policies.
+func (c *Config) names(kind string) []string {
+	var out []string
+	switch kind {
+	case "docker":
+		for _, d := range c.Docker {
+			out = append(out, d.Name)
+		}
+	case "nomad":
+		for _, n := range c.Nomad {
+			out = append(out, n.Name)
+		}
+	case "alertmanager":
+		for _, a := range c.Alertmanagers {
+			out = append(out, a.Name)
+		}
+	case "prometheus":
+		for _, p := range c.Prometheus {
+			out = append(out, p.Name)
+		}
+	}
+	return out
+}

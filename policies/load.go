@@ -1,0 +1,241 @@
+package policies
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+)
+
+// Sources maps file names to parsed files, so diagnostics can be printed
+// with the offending source line.
+type Sources map[string]*hcl.File
+
+// LoadOptions say how policies are checked.
+type LoadOptions struct {
+	// Config, when set, is used to check and fill references to endpoints
+	// and sources. Without it those references are not checked.
+	Config *Config
+	// Now anchors checks that look ahead, such as a window that never
+	// opens. Zero means time.Now().
+	Now time.Time
+}
+
+// Set is the result of loading policy files.
+type Set struct {
+	// Policies that decoded without errors, in file order. Policies of a
+	// file with errors are still here if they themselves are fine; callers
+	// that need all-or-nothing check the diagnostics.
+	Policies []*Policy
+	Files    []string
+	Sources  Sources
+}
+
+// ByName returns the policy with that name.
+func (s *Set) ByName(name string) (*Policy, bool) {
+	for _, p := range s.Policies {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return nil, false
+}
+
+type loader struct {
+	cfg *Config
+	now time.Time
+}
+
+// PolicyFiles expands paths — files or directories — into the list of
+// policy files: every *.hcl directly inside a directory, in name order.
+func PolicyFiles(paths []string) ([]string, hcl.Diagnostics) {
+	var files []string
+	var ds hcl.Diagnostics
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		if err != nil {
+			ds = append(ds, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read policy path", Detail: err.Error()})
+			continue
+		}
+		if !info.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		matches, err := filepath.Glob(filepath.Join(p, "*.hcl"))
+		if err != nil {
+			ds = append(ds, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot list policy directory", Detail: err.Error()})
+			continue
+		}
+		sort.Strings(matches)
+		files = append(files, matches...)
+	}
+	return files, ds
+}
+
+// LoadPolicies reads every policy in paths (files or directories). All
+// problems of all files are returned, errors and warnings.
+func LoadPolicies(paths []string, opts LoadOptions) (*Set, hcl.Diagnostics) {
+	files, ds := PolicyFiles(paths)
+	parser := hclparse.NewParser()
+	set := &Set{Files: files, Sources: Sources{}}
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			ds = append(ds, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read policy file", Detail: err.Error()})
+			continue
+		}
+		file, pds := parser.ParseHCL(src, f)
+		set.Sources[f] = file
+		ds = append(ds, pds...)
+		if file == nil || pds.HasErrors() {
+			continue
+		}
+		ps, fds := decodePolicyBody(file.Body, opts)
+		ds = append(ds, fds...)
+		set.Policies = append(set.Policies, ps...)
+	}
+	set.Policies, ds = dedupe(set.Policies, ds)
+	return set, ds
+}
+
+// ParsePolicies decodes policies from source held in memory, as if read
+// from filename. Used by tests and the fuzzer.
+func ParsePolicies(src []byte, filename string, opts LoadOptions) ([]*Policy, hcl.Diagnostics) {
+	file, ds := hclparse.NewParser().ParseHCL(src, filename)
+	if file == nil || ds.HasErrors() {
+		return nil, ds
+	}
+	ps, fds := decodePolicyBody(file.Body, opts)
+	ps, ds = dedupe(ps, append(ds, fds...))
+	return ps, ds
+}
+
+func decodePolicyBody(body hcl.Body, opts LoadOptions) ([]*Policy, hcl.Diagnostics) {
+	l := &loader{cfg: opts.Config, now: opts.Now}
+	if l.now.IsZero() {
+		l.now = time.Now()
+	}
+	d := &diags{}
+	content, cds := body.Content(&hcl.BodySchema{Blocks: policyBlockSchema})
+	d.add(cds...)
+	var out []*Policy
+	for _, b := range content.Blocks {
+		if p := l.decodePolicy(d, b); p != nil {
+			out = append(out, p)
+		}
+	}
+	return out, d.list
+}
+
+// dedupe reports every policy whose name was already used and drops it.
+func dedupe(ps []*Policy, ds hcl.Diagnostics) ([]*Policy, hcl.Diagnostics) {
+	seen := map[string]*Policy{}
+	var out []*Policy
+	for _, p := range ps {
+		if first, ok := seen[p.Name]; ok {
+			ds = append(ds, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Duplicate policy name",
+				Detail:   fmt.Sprintf("A policy named %q is already defined at %s; names must be unique across all policy files.", p.Name, first.DeclRange.String()),
+				Subject:  p.DeclRange.Ptr(),
+			})
+			continue
+		}
+		seen[p.Name] = p
+		out = append(out, p)
+	}
+	return out, ds
+}
+
+// reference reads an attribute that names a block of the agent config.
+// Left out, it defaults to the config's only block of that kind.
+func (l *loader) reference(d *diags, b *block, attr, kind string) string {
+	a := b.attrs[attr]
+	if a == nil {
+		if l.cfg == nil {
+			return ""
+		}
+		names := l.cfg.names(kind)
+		if len(names) == 1 {
+			return names[0]
+		}
+		if len(names) == 0 {
+			d.errorf(b.def, "No "+kind+" block", "This needs a %s block in the agent config %s, and it has none.", kind, l.cfg.File)
+		} else {
+			d.errorf(b.def, "Missing argument "+attr, "The agent config %s has %d %s blocks (%s); say which with %s = \"…\".", l.cfg.File, len(names), kind, strings.Join(names, ", "), attr)
+		}
+		return ""
+	}
+	name, ok := d.str(a)
+	if !ok || l.cfg == nil {
+		return name
+	}
+	names := l.cfg.names(kind)
+	for _, n := range names {
+		if n == name {
+			return name
+		}
+	}
+	have := "it has none"
+	if len(names) > 0 {
+		have = "it has " + oneOf(names)
+	}
+	d.errorf(a.Expr.Range(), "Unknown "+kind, "%s %q is not a %s block of the agent config %s; %s.", attr, name, kind, l.cfg.File, have)
+	return name
+}
+
+// lookahead is how far checks for windows that never open look.
+const lookahead = 366 * 24 * time.Hour
+
+// warnPolicy reports what is legal but almost certainly not meant.
+func (l *loader) warnPolicy(d *diags, p *Policy, b *block) {
+	from, to := l.now, l.now.Add(lookahead)
+	windows := b.ofType("window")
+	var open bool
+	for i, w := range p.Windows {
+		if len(w.Intervals(from, to)) == 0 {
+			d.warnf(windows[i].DefRange, "Window never opens", "cron %q does not fire in the year after %s, so this window never opens.", w.Cron, from.Format("2006-01-02"))
+		} else {
+			open = true
+		}
+	}
+	if open && len(p.OpenIntervals(from, to)) == 0 {
+		freezes := b.ofType("freeze")
+		d.warnf(freezes[0].DefRange, "Policy always frozen", "Freezes cover every opening of this policy's windows in the year after %s: it will never inject a fault.", from.Format("2006-01-02"))
+	}
+	lim := p.Limits
+	limits := d.limitsBlock(b)
+	switch {
+	case lim.MaxDisrupted.IsPercent && lim.MaxDisrupted.Percent == 0, !lim.MaxDisrupted.IsPercent && lim.MaxDisrupted.Count == 0:
+		d.warnf(limits, "No fault possible", "max_disrupted is 0, so no member may ever be disrupted.")
+	}
+	if lim.MinHealthy == 0 {
+		d.warnf(limits, "Whole fleet may go down", "min_healthy = 0 lets tumult disrupt every member of the fleet at once.")
+	}
+	if p.Target.Task != "" && (p.Fault.Kind == FaultKill || p.Fault.Kind == FaultStop) {
+		d.warnf(b.ofType("target")[0].DefRange, "Task ignored", "task only applies to restart and signal faults; a %s fault stops the whole allocation.", p.Fault.Kind)
+	}
+	if p.Every.Mean > 0 && len(p.Windows) > 0 && p.Every.Min > 0 {
+		longest := time.Duration(0)
+		for _, w := range p.Windows {
+			longest = max(longest, w.Duration)
+		}
+		if p.Every.Min >= longest {
+			d.warnf(b.ofType("every")[0].DefRange, "At most one fault per window", "min (%s) is at least as long as the longest window (%s): at most one fault fits in each opening.", FormatDuration(p.Every.Min), FormatDuration(longest))
+		}
+	}
+}
+
+// limitsBlock returns where limit warnings point: the limits block, or the
+// policy header when the defaults apply.
+func (d *diags) limitsBlock(b *block) hcl.Range {
+	if ls := b.ofType("limits"); len(ls) > 0 {
+		return ls[0].DefRange
+	}
+	return b.def
+}

@@ -1,0 +1,201 @@
+package policies
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func mustLoc(t *testing.T, name string) *time.Location {
+	t.Helper()
+	l, err := time.LoadLocation(name)
+	require.NoError(t, err)
+	return l
+}
+
+func mustWindow(t *testing.T, cron string, d time.Duration, loc *time.Location) Window {
+	t.Helper()
+	w, err := NewWindow(cron, d, loc)
+	require.NoError(t, err)
+	return w
+}
+
+func utc(y int, m time.Month, d, h, min int) time.Time {
+	return time.Date(y, m, d, h, min, 0, 0, time.UTC)
+}
+
+func TestWindowIntervalsAcrossDST(t *testing.T) {
+	berlin, ny := mustLoc(t, "Europe/Berlin"), mustLoc(t, "America/New_York")
+	cases := []struct {
+		name     string
+		cron     string
+		dur      time.Duration
+		loc      *time.Location
+		from, to time.Time
+		want     []Interval
+	}{
+		{
+			name: "Berlin 09:00 before and after spring forward keeps local time",
+			cron: "0 9 * * *", dur: 8 * time.Hour, loc: berlin,
+			from: utc(2026, 3, 28, 0, 0), to: utc(2026, 3, 30, 0, 0),
+			want: []Interval{{utc(2026, 3, 28, 8, 0), utc(2026, 3, 28, 16, 0)}, {utc(2026, 3, 29, 7, 0), utc(2026, 3, 29, 15, 0)}},
+		},
+		{
+			name: "Berlin night window on spring-forward night closes at 06:00 local (7h real)",
+			cron: "0 22 * * *", dur: 8 * time.Hour, loc: berlin,
+			from: utc(2026, 3, 28, 12, 0), to: utc(2026, 3, 29, 12, 0),
+			want: []Interval{{utc(2026, 3, 28, 21, 0), utc(2026, 3, 29, 4, 0)}},
+		},
+		{
+			name: "Berlin night window on fall-back night closes at 06:00 local (9h real)",
+			cron: "0 22 * * *", dur: 8 * time.Hour, loc: berlin,
+			from: utc(2026, 10, 24, 12, 0), to: utc(2026, 10, 25, 12, 0),
+			want: []Interval{{utc(2026, 10, 24, 20, 0), utc(2026, 10, 25, 5, 0)}},
+		},
+		{
+			name: "New York 09:00 across fall back",
+			cron: "0 9 * * *", dur: time.Hour, loc: ny,
+			from: utc(2026, 10, 31, 0, 0), to: utc(2026, 11, 2, 0, 0),
+			want: []Interval{{utc(2026, 10, 31, 13, 0), utc(2026, 10, 31, 14, 0)}, {utc(2026, 11, 1, 14, 0), utc(2026, 11, 1, 15, 0)}},
+		},
+		{
+			name: "New York opening inside the spring-forward gap is skipped that day",
+			cron: "30 2 * * *", dur: time.Hour, loc: ny,
+			from: time.Date(2026, 3, 7, 12, 0, 0, 0, ny), to: time.Date(2026, 3, 9, 12, 0, 0, 0, ny),
+			want: []Interval{{time.Date(2026, 3, 9, 2, 30, 0, 0, ny), time.Date(2026, 3, 9, 3, 30, 0, 0, ny)}},
+		},
+		{
+			name: "New York opening in the repeated fall-back hour opens once",
+			cron: "30 1 * * *", dur: time.Hour, loc: ny,
+			from: time.Date(2026, 11, 1, 0, 0, 0, 0, ny), to: time.Date(2026, 11, 1, 12, 0, 0, 0, ny),
+			// 01:30 EDT = 05:30Z; an hour of wall clock later is 02:30 EST = 07:30Z.
+			want: []Interval{{utc(2026, 11, 1, 5, 30), utc(2026, 11, 1, 7, 30)}},
+		},
+		{
+			name: "window crossing midnight is clipped to the query span",
+			cron: "0 22 * * *", dur: 6 * time.Hour, loc: time.UTC,
+			from: utc(2026, 6, 2, 0, 0), to: utc(2026, 6, 2, 23, 0),
+			want: []Interval{{utc(2026, 6, 2, 0, 0), utc(2026, 6, 2, 4, 0)}, {utc(2026, 6, 2, 22, 0), utc(2026, 6, 2, 23, 0)}},
+		},
+		{
+			name: "overlapping openings merge",
+			cron: "0 * * * *", dur: 90 * time.Minute, loc: time.UTC,
+			from: utc(2026, 6, 2, 0, 0), to: utc(2026, 6, 2, 3, 0),
+			want: []Interval{{utc(2026, 6, 2, 0, 0), utc(2026, 6, 2, 3, 0)}},
+		},
+		{
+			name: "weekday cron skips the weekend",
+			cron: "0 9 * * MON-FRI", dur: time.Hour, loc: time.UTC,
+			from: utc(2026, 11, 27, 0, 0), to: utc(2026, 12, 1, 0, 0), // Fri → Tue
+			want: []Interval{{utc(2026, 11, 27, 9, 0), utc(2026, 11, 27, 10, 0)}, {utc(2026, 11, 30, 9, 0), utc(2026, 11, 30, 10, 0)}},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := mustWindow(t, tc.cron, tc.dur, tc.loc)
+			got := w.Intervals(tc.from, tc.to)
+			require.Len(t, got, len(tc.want), "%v", got)
+			for i := range got {
+				require.True(t, tc.want[i].Start.Equal(got[i].Start), "start %d: want %s got %s", i, tc.want[i].Start, got[i].Start)
+				require.True(t, tc.want[i].End.Equal(got[i].End), "end %d: want %s got %s", i, tc.want[i].End, got[i].End)
+			}
+		})
+	}
+}
+
+func TestWindowOpenAtBoundaries(t *testing.T) {
+	w := mustWindow(t, "0 22 * * *", 6*time.Hour, time.UTC)
+	cases := []struct {
+		at   time.Time
+		open bool
+	}{
+		{utc(2026, 6, 1, 21, 59).Add(59 * time.Second), false},
+		{utc(2026, 6, 1, 22, 0), true},
+		{utc(2026, 6, 1, 23, 59), true},
+		{utc(2026, 6, 2, 0, 0), true},
+		{utc(2026, 6, 2, 3, 59).Add(59 * time.Second), true},
+		{utc(2026, 6, 2, 4, 0), false},
+		{utc(2026, 6, 2, 12, 0), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.at.Format(time.RFC3339), func(t *testing.T) {
+			iv, open := w.OpenAt(tc.at)
+			require.Equal(t, tc.open, open)
+			if open {
+				require.True(t, iv.Contains(tc.at))
+				require.Equal(t, 6*time.Hour, iv.Len())
+			}
+		})
+	}
+}
+
+func TestFreezesCutWindows(t *testing.T) {
+	p := &Policy{
+		Windows: []Window{mustWindow(t, "0 9 * * *", 8*time.Hour, time.UTC)},
+		Freezes: []Freeze{{From: utc(2026, 6, 1, 12, 0), To: utc(2026, 6, 2, 10, 0)}},
+	}
+	got := p.OpenIntervals(utc(2026, 6, 1, 0, 0), utc(2026, 6, 3, 0, 0))
+	require.Equal(t, []Interval{
+		{utc(2026, 6, 1, 9, 0), utc(2026, 6, 1, 12, 0)},
+		{utc(2026, 6, 2, 10, 0), utc(2026, 6, 2, 17, 0)},
+	}, got)
+	require.True(t, p.OpenAt(utc(2026, 6, 1, 11, 59)))
+	require.False(t, p.OpenAt(utc(2026, 6, 1, 12, 0)), "freeze start is frozen")
+	require.True(t, p.OpenAt(utc(2026, 6, 2, 10, 0)), "freeze end is open again")
+	_, frozen := p.FrozenAt(utc(2026, 6, 2, 9, 59))
+	require.True(t, frozen)
+
+	next, ok := p.NextOpen(utc(2026, 6, 1, 12, 0), 48*time.Hour)
+	require.True(t, ok)
+	require.Equal(t, utc(2026, 6, 2, 10, 0), next)
+}
+
+func TestParseDuration(t *testing.T) {
+	cases := []struct {
+		in   string
+		want time.Duration
+		err  bool
+	}{
+		{"90s", 90 * time.Second, false},
+		{"1h30m", 90 * time.Minute, false},
+		{"30d", 30 * 24 * time.Hour, false},
+		{"1w", 7 * 24 * time.Hour, false},
+		{"1.5h", 90 * time.Minute, false},
+		{"0", 0, false},
+		{"", 0, true},
+		{"5", 0, true},
+		{"5 m", 0, true},
+		{"-5m", 0, true},
+		{"2x", 0, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseDuration(tc.in)
+			if tc.err {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got)
+		})
+	}
+	require.Equal(t, "1d2h3m4s", FormatDuration(26*time.Hour+3*time.Minute+4*time.Second))
+}
+
+func TestQuantityRoundsDown(t *testing.T) {
+	cases := []struct {
+		q    Quantity
+		n    int
+		want int
+	}{
+		{Quantity{Count: 2}, 10, 2},
+		{Quantity{Percent: 25, IsPercent: true}, 3, 0},
+		{Quantity{Percent: 25, IsPercent: true}, 4, 1},
+		{Quantity{Percent: 25, IsPercent: true}, 10, 2},
+		{Quantity{Percent: 100, IsPercent: true}, 7, 7},
+	}
+	for _, tc := range cases {
+		require.Equal(t, tc.want, tc.q.Of(tc.n), "%s of %d", tc.q, tc.n)
+	}
+}

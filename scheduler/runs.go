@@ -1,0 +1,404 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/inferensys/tumult/ledger"
+	"github.com/inferensys/tumult/policies"
+	"github.com/inferensys/tumult/targets"
+)
+
+// faultRun is the life of one active fault after injection: wait until it
+// is due to end (or is cut short), restore, verify, finish. Exactly one
+// run exists per active record in this process.
+type faultRun struct {
+	rec    ledger.Record
+	policy *policies.Policy // nil when the policy is gone
+	target targets.Target
+
+	mu     sync.Mutex
+	cut    chan struct{} // closed to restore at once
+	reason string        // why it was cut; guarded by mu
+	done   chan struct{}
+}
+
+// endNow cuts the run short with a reason. The first reason wins.
+func (r *faultRun) endNow(reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.reason != "" {
+		return
+	}
+	r.reason = reason
+	close(r.cut)
+}
+
+// cutReason says why the run was cut short, or "" when it was not.
+func (r *faultRun) cutReason() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reason
+}
+
+// startRun starts the run of rec, due to restore at `at`. A non-empty
+// reason restores at once and skips verification.
+func (e *Engine) startRun(rec ledger.Record, p *policies.Policy, t targets.Target, at time.Time, reason string) *faultRun {
+	e.mu.Lock()
+	if r, ok := e.runs[rec.ID]; ok {
+		e.mu.Unlock()
+		if reason != "" {
+			r.endNow(reason)
+		}
+		return r
+	}
+	r := &faultRun{rec: rec, policy: p, target: t, cut: make(chan struct{}), done: make(chan struct{})}
+	e.runs[rec.ID] = r
+	e.wg.Add(1)
+	e.mu.Unlock()
+	if reason != "" {
+		r.endNow(reason)
+	}
+	go func() {
+		defer e.wg.Done()
+		defer close(r.done)
+		defer func() {
+			e.mu.Lock()
+			delete(e.runs, rec.ID)
+			e.mu.Unlock()
+		}()
+		e.runFault(r, at)
+	}()
+	return r
+}
+
+func (e *Engine) runFault(r *faultRun, at time.Time) {
+	ctx := e.runCtx
+	log := e.log.With("policy", r.rec.Policy, "fault_id", r.rec.ID, "member", r.rec.Member.Short())
+	if wait := at.Sub(e.opts.Clock.Now()); wait > 0 {
+		c, stop := e.opts.Clock.After(wait)
+		select {
+		case <-c:
+		case <-r.cut:
+		case <-ctx.Done():
+			stop()
+			return // shutting down: the record stays active for the next start
+		}
+		stop()
+	}
+	cutWhy := r.cutReason()
+	cut := cutWhy != ""
+
+	start := e.opts.Clock.Now()
+	rec, err := e.opts.Ledger.Update(ctx, r.rec.ID, func(x *ledger.Record) error {
+		x.Phase = ledger.Restoring
+		if cut {
+			x.AddStep(start, "restoring at once: %s", cutWhy)
+		} else {
+			x.AddStep(start, "restoring")
+		}
+		return nil
+	})
+	if err != nil {
+		log.Error("record restore start", "error", err)
+		rec = r.rec
+	}
+	outcome, err := e.restoreWithRetry(ctx, r, log)
+	if err != nil {
+		// Only a shutdown stops the retries: the record stays active and
+		// the next start restores it.
+		log.Warn("restore interrupted; the record stays active for the next start", "error", err)
+		return
+	}
+	took := e.opts.Clock.Now().Sub(start)
+	rec.Outcome = outcome
+	e.opts.Observer.Observe(Event{Kind: EventRestored, Record: rec, Took: took})
+	log.Info("restored", "how", outcome.How, "took", took)
+
+	result, reason := ledger.Restored, cutWhy
+	if injectErr := r.rec.Error; injectErr != "" && cut {
+		result, reason = ledger.Error, "injection failed: "+injectErr
+	} else if !cut && r.policy != nil {
+		result, reason = e.verify(ctx, r, outcome, log)
+	}
+	now := e.opts.Clock.Now()
+	rec, err = e.opts.Ledger.Update(ctx, r.rec.ID, func(x *ledger.Record) error {
+		x.Phase, x.Result, x.Reason, x.Outcome = ledger.Finished, result, reason, outcome
+		x.Restored, x.Finished = start.Add(took), now
+		x.AddStep(now, "%s (%s)", result, outcome.How)
+		return nil
+	})
+	if err != nil {
+		log.Error("record finish", "error", err)
+		return
+	}
+	e.opts.Observer.Observe(Event{Kind: EventFinished, Record: rec})
+	if result == ledger.Failed && r.policy != nil {
+		e.pauseFailed(ctx, r.policy.Name, rec)
+	}
+}
+
+// restoreWithRetry restores until it succeeds, backing off between
+// attempts; only the end of ctx stops it.
+func (e *Engine) restoreWithRetry(ctx context.Context, r *faultRun, log interface {
+	Warn(string, ...any)
+}) (targets.Outcome, error) {
+	backoff := 500 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		select {
+		case e.sem <- struct{}{}:
+		case <-ctx.Done():
+			return targets.Outcome{}, ctx.Err()
+		}
+		// Undo survives the cancellation of whatever asked for it; only
+		// the engine's own end stops it.
+		actx, cancel := context.WithTimeout(ctx, e.opts.RestoreTimeout)
+		out, err := r.target.Restore(actx, r.rec.Member, r.rec.Fault)
+		cancel()
+		<-e.sem
+		if err == nil {
+			return out, nil
+		}
+		if errors.Is(err, targets.ErrGone) {
+			return targets.Outcome{How: targets.Gone}, nil
+		}
+		log.Warn("restore failed; retrying", "attempt", attempt, "error", err, "backoff", backoff)
+		_, _ = e.opts.Ledger.Update(ctx, r.rec.ID, func(x *ledger.Record) error {
+			x.Error = err.Error()
+			if attempt <= 5 || attempt%10 == 0 {
+				x.AddStep(e.opts.Clock.Now(), "restore attempt %d failed: %v", attempt, err)
+			}
+			return nil
+		})
+		c, stop := e.opts.Clock.After(backoff)
+		select {
+		case <-c:
+		case <-ctx.Done():
+			stop()
+			return targets.Outcome{}, ctx.Err()
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// verify checks the hypothesis after a restore: the member (or its
+// replacement) healthy and the steady state in bounds again, within
+// recover_within.
+func (e *Engine) verify(ctx context.Context, r *faultRun, out targets.Outcome, log interface {
+	Info(string, ...any)
+}) (ledger.Result, string) {
+	p := r.policy
+	within := e.opts.DefaultRecoverWithin
+	if p.SteadyState != nil {
+		within = p.SteadyState.RecoverWithin
+	}
+	member := r.rec.Member
+	if out.How == targets.Replaced && out.Replacement != "" {
+		member.ID, member.Name = out.Replacement, ""
+	}
+	deadline := e.opts.Clock.Now().Add(within)
+	var last string
+	for {
+		ok, why := e.recovered(ctx, r, member, out)
+		if ok {
+			return ledger.Passed, "recovered: " + why
+		}
+		last = why
+		if !e.opts.Clock.Now().Before(deadline) {
+			return ledger.Failed, fmt.Sprintf("not recovered within %s: %s", policies.FormatDuration(within), last)
+		}
+		c, stop := e.opts.Clock.After(e.opts.VerifyInterval)
+		select {
+		case <-c:
+		case <-r.cut:
+			stop()
+			return ledger.Restored, "verification cut short: " + r.cutReason()
+		case <-ctx.Done():
+			stop()
+			return ledger.Restored, "verification cut short: agent stopping"
+		}
+		log.Info("waiting for recovery", "why", why)
+	}
+}
+
+func (e *Engine) recovered(ctx context.Context, r *faultRun, m targets.Member, out targets.Outcome) (bool, string) {
+	var parts []string
+	if out.How != targets.Gone {
+		st, err := r.target.State(ctx, m)
+		switch {
+		case err != nil:
+			return false, fmt.Sprintf("read %s: %v", m.Short(), err)
+		case !st.Healthy:
+			return false, fmt.Sprintf("%s is %s", m.Short(), orDash(st.Status))
+		}
+		parts = append(parts, m.Short()+" healthy")
+	}
+	if ss := r.policy.SteadyState; ss != nil && !r.rec.DryRun {
+		if e.opts.Steady == nil {
+			return false, "no Prometheus source for the steady state"
+		}
+		v, err := e.opts.Steady.Query(ctx, ss.Prometheus, ss.Query)
+		if err != nil {
+			return false, fmt.Sprintf("steady state unreadable: %v", err)
+		}
+		if !ss.InBounds(v) {
+			return false, fmt.Sprintf("steady state %g not in %s", v, bounds(ss))
+		}
+		parts = append(parts, fmt.Sprintf("steady state %g in %s", v, bounds(ss)))
+	}
+	if len(parts) == 0 {
+		return true, string(out.How)
+	}
+	return true, joinAnd(parts)
+}
+
+func joinAnd(parts []string) string {
+	out := parts[0]
+	for _, p := range parts[1:] {
+		out += ", " + p
+	}
+	return out
+}
+
+// pauseFailed pauses a policy whose experiment failed, so that a person
+// looks before it runs again.
+func (e *Engine) pauseFailed(ctx context.Context, policy string, rec ledger.Record) {
+	now := e.opts.Clock.Now()
+	_, err := e.opts.Ledger.UpdateControl(ctx, func(c *ledger.Control) error {
+		if c.Policies == nil {
+			c.Policies = map[string]ledger.PolicyControl{}
+		}
+		if cur, ok := c.Policies[policy]; ok && cur.State == ledger.Halted {
+			return nil
+		}
+		c.Policies[policy] = ledger.PolicyControl{
+			State: ledger.Paused, Actor: "tumult", Source: "experiment",
+			Reason: fmt.Sprintf("experiment %s failed: %s", rec.ID, rec.Reason), Since: now,
+		}
+		return nil
+	})
+	if err != nil {
+		e.log.Error("pause policy after failed experiment", "policy", policy, "error", err)
+		return
+	}
+	e.log.Warn("experiment failed; policy paused", "policy", policy, "fault_id", rec.ID, "reason", rec.Reason)
+}
+
+// RestoreAll restores at once every active fault that keep selects (nil:
+// all), cancelling injections in flight, and waits until they are
+// restored or ctx ends. Call it after the halt or pause has been recorded
+// in the ledger: from then on no fault can start. It returns how many
+// faults it restored.
+func (e *Engine) RestoreAll(ctx context.Context, reason string, keep func(ledger.Record) bool) (int, error) {
+	e.injectMu.Lock()
+	e.injectCancel()
+	e.injectCtx, e.injectCancel = context.WithCancel(context.Background())
+	e.injectMu.Unlock()
+	// Wait for decisions under way: they either saw the new state and
+	// skip, or finished injecting and are in the ledger's active set.
+	e.gate.Lock()
+	//lint:ignore SA2001 taking the write lock is the point: it waits until no injection is under way.
+	e.gate.Unlock()
+
+	var runs []*faultRun
+	var errs []error
+	active, err := e.opts.Ledger.Active(context.WithoutCancel(ctx))
+	if err != nil {
+		// Fail closed: an unreachable ledger (Consul down) must not keep
+		// the faults this process holds in place. Restore those; records
+		// it cannot update stay active, and the next RestoreAll or start
+		// restores them again (restore is idempotent).
+		errs = append(errs, fmt.Errorf("read active faults: %w", err))
+		active = e.running()
+	}
+	for _, rec := range active {
+		if keep != nil && !keep(rec) {
+			continue
+		}
+		r, err := e.adopt(rec, reason)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		runs = append(runs, r)
+	}
+	for _, r := range runs {
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			return len(runs), errors.Join(append(errs, fmt.Errorf("restores still under way: %w", ctx.Err()))...)
+		}
+	}
+	return len(runs), errors.Join(errs...)
+}
+
+// adopt makes sure a run exists for rec and cuts it short.
+func (e *Engine) adopt(rec ledger.Record, reason string) (*faultRun, error) {
+	e.mu.Lock()
+	r, ok := e.runs[rec.ID]
+	e.mu.Unlock()
+	if ok {
+		r.endNow(reason)
+		return r, nil
+	}
+	t, err := e.targetFor(rec)
+	if err != nil {
+		return nil, fmt.Errorf("restore %s of %s: %w", rec.ID, rec.Member.Short(), err)
+	}
+	p, _ := e.Policy(rec.Policy)
+	return e.startRun(rec, p, t, e.opts.Clock.Now(), reason), nil
+}
+
+// Recover restores every fault the ledger holds as unfinished — left by a
+// crash, or by a leader that died — and waits until all are restored or
+// ctx ends. Call it before Run.
+func (e *Engine) Recover(ctx context.Context) (int, error) {
+	return e.RestoreAll(ctx, "recovered at start: the previous run did not finish it", nil)
+}
+
+// Active returns how many faults this process is running.
+func (e *Engine) Active() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.runs)
+}
+
+// running returns the records of the faults this process is running.
+func (e *Engine) running() []ledger.Record {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	recs := make([]ledger.Record, 0, len(e.runs))
+	for _, r := range e.runs {
+		recs = append(recs, r.rec)
+	}
+	return recs
+}
+
+// Wait blocks until every run has ended or ctx ends. Tests use it.
+func (e *Engine) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		e.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops every run where it is: records not yet finished stay active
+// in the ledger and are restored by the next start. Call RestoreAll first
+// to restore them now.
+func (e *Engine) Close() {
+	e.runCancel()
+	e.injectMu.Lock()
+	e.injectCancel()
+	e.injectMu.Unlock()
+	e.wg.Wait()
+}
