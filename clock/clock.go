@@ -119,6 +119,33 @@ func (f *Fake) Next() (time.Time, bool) {
 	return next, true
 }
 
+// WaitDue blocks until a timer due within d of now waits, or the real-time
+// limit passes; it returns when that timer fires. Tests use it to step
+// over short waits (back-offs) while long ones stay parked.
+func (f *Fake) WaitDue(d, limit time.Duration) (time.Time, bool) {
+	deadline := time.NewTimer(limit)
+	defer deadline.Stop()
+	for {
+		f.mu.Lock()
+		ch, horizon := f.changed, f.now.Add(d)
+		var due time.Time
+		for _, t := range f.timers {
+			if !t.at.After(horizon) && (due.IsZero() || t.at.Before(due)) {
+				due = t.at
+			}
+		}
+		f.mu.Unlock()
+		if !due.IsZero() {
+			return due, true
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return time.Time{}, false
+		}
+	}
+}
+
 // WaitTimers blocks until at least n timers wait or the real-time limit
 // passes; it reports whether n were reached. Tests use it to know that the
 // code under test is parked on the clock.
