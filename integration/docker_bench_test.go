@@ -60,7 +60,7 @@ func BenchmarkDocker(b *testing.B) {
 				}
 				b.ReportMetric(ms(b.Elapsed())/float64(b.N), "ms/list")
 			})
-			for _, workers := range []int{1, 8} {
+			for _, workers := range []int{1, 8, 32} {
 				name := "pause-restore/serial"
 				if workers > 1 {
 					name = fmt.Sprintf("pause-restore/parallel-%d", workers)

@@ -70,14 +70,23 @@ func (t *Target) Restore(ctx context.Context, m targets.Member, f policies.Fault
 			if err := t.call(ctx, 0, func(ctx context.Context) error { return t.cli.ContainerUnpause(ctx, m.ID) }); err != nil {
 				return targets.Outcome{}, t.fail(op("unpause", m), err)
 			}
-			return t.settled(ctx, m, targets.Restored)
+			// Unpausing leaves StartedAt as it was: no second inspect.
+			return t.settled(m, st.StartedAt, targets.Restored), nil
 		case actStart:
 			if err := t.call(ctx, 0, func(ctx context.Context) error {
 				return t.cli.ContainerStart(ctx, m.ID, container.StartOptions{})
 			}); err != nil {
 				return targets.Outcome{}, t.fail(op("start", m), err)
 			}
-			return t.settled(ctx, m, targets.Restored)
+			info, err := t.inspect(ctx, m)
+			if errors.Is(err, targets.ErrGone) {
+				t.forget(m.ID)
+				return targets.Outcome{How: targets.Gone}, nil
+			}
+			if err != nil {
+				return targets.Outcome{}, err
+			}
+			return t.settled(m, stateOf(info).StartedAt, targets.Restored), nil
 		case actWait:
 			now, err := t.wait(ctx, m, t.opts.RestartWait, "come back by its restart policy", func(s containerState) bool {
 				return !s.Restarting
@@ -101,26 +110,17 @@ func (t *Target) Restore(ctx context.Context, m targets.Member, f policies.Fault
 
 // settled records tumult's restore with the StartedAt it left, so that a
 // second Restore gives the same answer.
-func (t *Target) settled(ctx context.Context, m targets.Member, how targets.How) (targets.Outcome, error) {
-	info, err := t.inspect(ctx, m)
-	if errors.Is(err, targets.ErrGone) {
-		t.forget(m.ID)
-		return targets.Outcome{How: targets.Gone}, nil
-	}
-	if err != nil {
-		return targets.Outcome{}, err
-	}
-	st := stateOf(info)
+func (t *Target) settled(m targets.Member, startedAt time.Time, how targets.How) targets.Outcome {
 	t.mu.Lock()
 	rec := t.faults[m.ID]
 	if rec == nil {
 		rec = &faultRecord{at: t.opts.Now()}
 		t.faults[m.ID] = rec
 	}
-	rec.restored, rec.restoredStart, rec.how = true, st.StartedAt, how
+	rec.restored, rec.restoredStart, rec.how = true, startedAt, how
 	t.mu.Unlock()
 	t.log.Debug("restored member", "member", m.Short(), "container_id", targets.ShortID(m.ID), "how", how)
-	return targets.Outcome{How: how}, nil
+	return targets.Outcome{How: how}
 }
 
 type action int
