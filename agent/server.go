@@ -459,7 +459,7 @@ func (s *apiServer) alertmanager(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, status, "%v", err)
 		return
 	}
-	if err := s.svc.AlertWebhook(r.Context(), actor, wh); err != nil {
+	if err := s.svc.AlertWebhook(r.Context(), actor, r.URL.Query().Get("alertmanager"), wh); err != nil {
 		s.serviceFailed(w, r, err)
 		return
 	}

@@ -87,8 +87,8 @@ func (f *apiFake) Plan(ctx context.Context, hours int) (scheduler.Plan, error) {
 func (f *apiFake) Reload(ctx context.Context) (agent.ReloadResult, error) {
 	return f.reload, f.record("Reload", "", nil)
 }
-func (f *apiFake) AlertWebhook(ctx context.Context, actor string, wh alerting.Webhook) error {
-	return f.record("AlertWebhook", actor, len(wh.Alerts))
+func (f *apiFake) AlertWebhook(ctx context.Context, actor, alertmanager string, wh alerting.Webhook) error {
+	return f.record("AlertWebhook", actor, fmt.Sprintf("%d alerts from %q", len(wh.Alerts), alertmanager))
 }
 
 var (
@@ -184,7 +184,9 @@ func TestServerEndpoints(t *testing.T) {
 		{name: "plan hours", method: "GET", target: "/v1/plan?hours=2160", token: aliceToken, wantCode: 200,
 			wantCall: &apiCall{Method: "Plan", Arg: 2160}},
 		{name: "webhook", method: "POST", target: "/v1/alertmanager", token: amToken, body: validWebhook, wantCode: 200,
-			wantBody: `"alerts": 1`, wantCall: &apiCall{Method: "AlertWebhook", Actor: "alertmanager", Arg: 1}},
+			wantBody: `"alerts": 1`, wantCall: &apiCall{Method: "AlertWebhook", Actor: "alertmanager", Arg: `1 alerts from ""`}},
+		{name: "webhook naming its alertmanager", method: "POST", target: "/v1/alertmanager?alertmanager=edge", token: amToken, body: validWebhook,
+			wantCode: 200, wantCall: &apiCall{Method: "AlertWebhook", Actor: "alertmanager", Arg: `1 alerts from "edge"`}},
 		{name: "reload", method: "POST", target: "/v1/reload", token: aliceToken, wantCode: 200,
 			wantBody: `"policies": 4`, wantCall: &apiCall{Method: "Reload"}},
 

@@ -20,8 +20,10 @@ type Service interface {
 	History(ctx context.Context, q ledger.HistoryQuery) ([]ledger.Record, error)
 	Plan(ctx context.Context, hours int) (scheduler.Plan, error)
 	Reload(ctx context.Context) (ReloadResult, error)
-	// AlertWebhook takes an Alertmanager webhook delivery.
-	AlertWebhook(ctx context.Context, actor string, wh alerting.Webhook) error
+	// AlertWebhook takes an Alertmanager webhook delivery. alertmanager
+	// names the configured Alertmanager that sent it (the ?alertmanager=
+	// query parameter); empty counts it for every Alertmanager.
+	AlertWebhook(ctx context.Context, actor, alertmanager string, wh alerting.Webhook) error
 }
 
 // PauseRequest is the body of POST /v1/pause.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/inferensys/tumult/alerting"
@@ -89,7 +91,11 @@ func (a *Agent) Reload(context.Context) (ReloadResult, error) {
 }
 
 // AlertWebhook implements Service.
-func (a *Agent) AlertWebhook(ctx context.Context, actor string, wh alerting.Webhook) error {
+func (a *Agent) AlertWebhook(ctx context.Context, actor, alertmanager string, wh alerting.Webhook) error {
+	if alertmanager != "" && !a.hasAlertmanager(alertmanager) {
+		return fmt.Errorf("%w: ?alertmanager=%q: the agent config has no such alertmanager (it has %s)",
+			ErrBadRequest, alertmanager, a.alertmanagerNames())
+	}
 	a.mu.Lock()
 	g := a.guard
 	a.mu.Unlock()
@@ -98,12 +104,32 @@ func (a *Agent) AlertWebhook(ctx context.Context, actor string, wh alerting.Webh
 		a.log.Warn("alertmanager webhook received, but no alert trip wire is configured", "actor", actor, "firing", len(wh.Firing()))
 		return nil
 	}
-	return in.IngestWebhook(ctx, wh)
+	return in.IngestWebhook(ctx, alertmanager, wh)
+}
+
+func (a *Agent) hasAlertmanager(name string) bool {
+	for _, am := range a.cfg.Alertmanagers {
+		if am.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *Agent) alertmanagerNames() string {
+	if len(a.cfg.Alertmanagers) == 0 {
+		return "none"
+	}
+	names := make([]string, len(a.cfg.Alertmanagers))
+	for i, am := range a.cfg.Alertmanagers {
+		names[i] = strconv.Quote(am.Name)
+	}
+	return strings.Join(names, ", ")
 }
 
 // webhookSink takes webhook deliveries: the guardian watcher.
 type webhookSink interface {
-	IngestWebhook(ctx context.Context, wh alerting.Webhook) error
+	IngestWebhook(ctx context.Context, alertmanager string, wh alerting.Webhook) error
 }
 
 // statusSource reports the guardian's sources: the guardian watcher.

@@ -159,9 +159,9 @@ type watcherGuard struct{ *guardian.Watcher }
 
 // IngestWebhook hands a webhook delivery to the watcher, which halts at
 // once when an alert trip wire matches.
-func (g watcherGuard) IngestWebhook(ctx context.Context, wh alerting.Webhook) error {
+func (g watcherGuard) IngestWebhook(ctx context.Context, alertmanager string, wh alerting.Webhook) error {
 	firing, resolved := WebhookAlerts(wh)
-	g.Ingest(ctx, firing, resolved, wh.Receiver)
+	g.Ingest(ctx, guardian.Delivery{Alertmanager: alertmanager, Receiver: wh.Receiver, Firing: firing, Resolved: resolved})
 	return nil
 }
 

@@ -222,7 +222,7 @@ func TestGuardOfWebhook(t *testing.T) {
 	require.NoError(t, err)
 	g := agent.GuardOf(w)
 	sink, ok := g.(interface {
-		IngestWebhook(context.Context, alerting.Webhook) error
+		IngestWebhook(context.Context, string, alerting.Webhook) error
 		SourceStatuses() []agent.SourceStatus
 	})
 	require.True(t, ok)
@@ -237,13 +237,13 @@ func TestGuardOfWebhook(t *testing.T) {
 	wh := alerting.Webhook{Version: "4", Status: "firing", Receiver: "tumult", Alerts: []alerting.WebhookAlert{
 		{Status: "firing", Labels: map[string]string{"alertname": "ChaosExperimentActive", "severity": "page", "tumult_announcement": "true"}, Fingerprint: "a"},
 	}}
-	require.NoError(t, sink.IngestWebhook(context.Background(), wh))
+	require.NoError(t, sink.IngestWebhook(context.Background(), "", wh))
 	c, err := led.Control(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, ledger.Armed, c.Global(time.Now()).State, "an announcement never halts")
 
 	wh.Alerts = append(wh.Alerts, alerting.WebhookAlert{Status: "firing", Labels: map[string]string{"alertname": "FleetDown", "severity": "page"}, Fingerprint: "b"})
-	require.NoError(t, sink.IngestWebhook(context.Background(), wh))
+	require.NoError(t, sink.IngestWebhook(context.Background(), "", wh))
 	require.Eventually(t, func() bool {
 		c, err := led.Control(context.Background())
 		return err == nil && c.State == ledger.Halted && c.Source == "alertmanager/main"

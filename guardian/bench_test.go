@@ -51,7 +51,7 @@ func BenchmarkIngestToHalt(b *testing.B) {
 	var lat []time.Duration
 	for b.Loop() {
 		start := time.Now()
-		w.Ingest(ctx, firing, nil, "tumult")
+		w.Ingest(ctx, Delivery{Firing: firing, Receiver: "tumult"})
 		lat = append(lat, (<-sh.called).Sub(start))
 		for {
 			w.mu.Lock()
@@ -61,7 +61,7 @@ func BenchmarkIngestToHalt(b *testing.B) {
 				break
 			}
 		}
-		w.Ingest(ctx, nil, firing, "tumult")
+		w.Ingest(ctx, Delivery{Resolved: firing, Receiver: "tumult"})
 	}
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")

@@ -204,6 +204,8 @@ func matcherText(ms []policies.Matcher) string {
 // or until it has not been repeated for webhookTTL.
 type webhookAlert struct {
 	Alert
+	// from is the Alertmanager that sent it; empty counts for every one.
+	from     string
 	receiver string
 	seen     time.Time
 }
@@ -271,6 +273,9 @@ func (w *Watcher) judgeAlert(wr *wire, now time.Time) verdict {
 	}
 	for _, k := range w.webhookKeys() {
 		wa := w.webhook[k]
+		if wa.from != "" && "alertmanager/"+wa.from != wr.src.name {
+			continue
+		}
 		if now.Sub(wa.seen) < w.webhookTTL {
 			consider(wa.Alert, true)
 		}

@@ -771,31 +771,43 @@ func (w *Watcher) resumable(now time.Time) []Change {
 	return out
 }
 
+// Delivery is one webhook delivery of Alertmanager.
+type Delivery struct {
+	// Alertmanager names the configured Alertmanager that sent it. Empty
+	// when the sender did not say: its alerts then count for the alert
+	// wires of every Alertmanager, which errs on the side of halting.
+	Alertmanager string
+	// Receiver is the receiver in Alertmanager's route, for the log.
+	Receiver         string
+	Firing, Resolved []Alert
+}
+
 // Ingest takes alerts that Alertmanager delivered through its webhook and
 // evaluates at once, so that a route with group_wait 0s halts without
-// waiting for the next poll. The webhook does not say which configured
-// Alertmanager sent it, so its alerts count for the alert wires of every
-// Alertmanager; receiver is kept for the log. A firing alert is kept until
-// it is resolved or has not been repeated for twice stale_after; the polls
-// carry it after that.
-func (w *Watcher) Ingest(ctx context.Context, firing, resolved []Alert, receiver string) {
+// waiting for the next poll. A firing alert is kept until it is resolved
+// or has not been repeated for twice stale_after; the polls carry it
+// after that.
+func (w *Watcher) Ingest(ctx context.Context, d Delivery) {
 	now := w.clk.Now()
 	w.mu.Lock()
-	for _, a := range resolved {
-		delete(w.webhook, a.key())
+	for _, a := range d.Resolved {
+		delete(w.webhook, webhookKey(d.Alertmanager, a))
 	}
-	for _, a := range firing {
+	for _, a := range d.Firing {
 		if a.Labels[LabelAnnouncement] == "true" {
 			continue
 		}
-		w.webhook[a.key()] = webhookAlert{Alert: a, receiver: receiver, seen: now}
+		w.webhook[webhookKey(d.Alertmanager, a)] = webhookAlert{Alert: a, from: d.Alertmanager, receiver: d.Receiver, seen: now}
 	}
 	halts, reports := w.evaluate(now)
 	w.mu.Unlock()
-	w.log.Debug("webhook alerts", "receiver", receiver, "firing", len(firing), "resolved", len(resolved), "halts", len(halts))
+	w.log.Debug("webhook alerts", "alertmanager", d.Alertmanager, "receiver", d.Receiver,
+		"firing", len(d.Firing), "resolved", len(d.Resolved), "halts", len(halts))
 	w.dispatch(ctx, halts)
 	w.report(reports)
 }
+
+func webhookKey(from string, a Alert) string { return from + "|" + a.key() }
 
 // Allow tells the scheduler whether a new fault of p may start: not while
 // a global wire or one of p's own is tripped, unreadable, failing, or not

@@ -352,7 +352,7 @@ func TestIngest(t *testing.T) {
 
 	t.Run("a matching webhook alert halts at once", func(t *testing.T) {
 		h := newHarness(t, setup{cfg: cfg})
-		h.w.Ingest(context.Background(), []Alert{page}, nil, "tumult")
+		h.w.Ingest(context.Background(), Delivery{Firing: []Alert{page}, Receiver: "tumult"})
 		c := h.waitGlobal(ledger.Halted) // no clock move: no poll needed
 		require.Equal(t, "alertmanager/main", c.Source)
 		require.Contains(t, c.Reason, "alert FleetDown firing (webhook)")
@@ -362,7 +362,7 @@ func TestIngest(t *testing.T) {
 		h := newHarness(t, setup{cfg: cfg})
 		ann := alert("alertname", "TumultHalted", "severity", "page", LabelAnnouncement, "true")
 		other := alert("alertname", "Slow", "severity", "ticket")
-		h.w.Ingest(context.Background(), []Alert{ann, other}, nil, "tumult")
+		h.w.Ingest(context.Background(), Delivery{Firing: []Alert{ann, other}, Receiver: "tumult"})
 		require.False(t, h.status("alertmanager/main", ScopeGlobal).Tripped)
 		require.Empty(t, h.halts())
 	})
@@ -370,23 +370,42 @@ func TestIngest(t *testing.T) {
 	t.Run("resolved forgets, unrepeated alerts expire", func(t *testing.T) {
 		h := newHarness(t, setup{cfg: cfg})
 		ctx := context.Background()
-		h.w.Ingest(ctx, []Alert{page}, nil, "tumult")
+		h.w.Ingest(ctx, Delivery{Firing: []Alert{page}, Receiver: "tumult"})
 		require.True(t, h.status("alertmanager/main", ScopeGlobal).Tripped)
-		h.w.Ingest(ctx, nil, []Alert{{Labels: page.Labels, Fingerprint: "abc123"}}, "tumult")
+		h.w.Ingest(ctx, Delivery{Resolved: []Alert{{Labels: page.Labels, Fingerprint: "abc123"}}, Receiver: "tumult"})
 		require.False(t, h.status("alertmanager/main", ScopeGlobal).Tripped)
 
-		h.w.Ingest(ctx, []Alert{page}, nil, "tumult")
+		h.w.Ingest(ctx, Delivery{Firing: []Alert{page}, Receiver: "tumult"})
 		h.advance(29 * time.Second)
 		require.True(t, h.status("alertmanager/main", ScopeGlobal).Tripped, "kept while younger than 2×stale_after")
 		h.advance(time.Second)
 		require.False(t, h.status("alertmanager/main", ScopeGlobal).Tripped, "forgotten after 2×stale_after without a repeat")
 	})
 
+	t.Run("a delivery that names its Alertmanager counts only for that one's wires", func(t *testing.T) {
+		h := newHarness(t, setup{cfg: cfg, opts: func(o *WatcherOptions) {
+			o.Alertmanagers["edge"] = &fakeAlerts{}
+		}})
+		ctx := context.Background()
+		h.w.Ingest(ctx, Delivery{Alertmanager: "edge", Firing: []Alert{page}, Receiver: "tumult"})
+		require.False(t, h.status("alertmanager/main", ScopeGlobal).Tripped, "edge's alert is not main's")
+		require.Empty(t, h.halts())
+
+		h.w.Ingest(ctx, Delivery{Alertmanager: "main", Firing: []Alert{page}, Receiver: "tumult"})
+		c := h.waitGlobal(ledger.Halted)
+		require.Equal(t, "alertmanager/main", c.Source)
+		// Resolved by edge leaves main's copy firing.
+		h.w.Ingest(ctx, Delivery{Alertmanager: "edge", Resolved: []Alert{page}, Receiver: "tumult"})
+		require.True(t, h.status("alertmanager/main", ScopeGlobal).Tripped)
+		h.w.Ingest(ctx, Delivery{Alertmanager: "main", Resolved: []Alert{page}, Receiver: "tumult"})
+		require.False(t, h.status("alertmanager/main", ScopeGlobal).Tripped)
+	})
+
 	t.Run("merged with polled alerts", func(t *testing.T) {
 		h := newHarness(t, setup{cfg: cfg, alerts: []Alert{page}})
 		h.waitGlobal(ledger.Halted)
 		// The webhook says resolved, but the poll still sees it firing.
-		h.w.Ingest(context.Background(), nil, []Alert{page}, "tumult")
+		h.w.Ingest(context.Background(), Delivery{Resolved: []Alert{page}, Receiver: "tumult"})
 		require.True(t, h.status("alertmanager/main", ScopeGlobal).Tripped)
 	})
 }

@@ -191,7 +191,7 @@ receivers:
     webhook_configs:
       - url: %q
         send_resolved: true
-`, "http://"+l.Addr().String()+"/v1/alertmanager")
+`, "http://"+l.Addr().String()+"/v1/alertmanager?alertmanager=bench")
 		// Polled once at start, then not within the benchmark.
 		poll, stale = 10*time.Minute, "30m"
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -383,7 +384,7 @@ receivers:
           authorization:
             type: Bearer
             credentials: %q
-`, "http://"+l.Addr().String()+"/v1/alertmanager", token)
+`, "http://"+l.Addr().String()+"/v1/alertmanager?alertmanager=main", token)
 	am := harness.StartAlertmanager(t, harness.AlertmanagerOptions{Config: amCfg})
 	cfg := fmt.Sprintf(`
 docker "local" {}
@@ -426,6 +427,19 @@ guardian {
 	s, ok := gdSource(st, "alertmanager/main")
 	require.True(t, ok)
 	require.Equal(t, firstRead, s.LastRead, "no poll happened in between")
+
+	// A delivery naming an Alertmanager the config lacks is refused.
+	body := `{"version":"4","status":"firing","receiver":"tumult","alerts":[{"status":"firing","labels":{"alertname":"X"}}]}`
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+l.Addr().String()+"/v1/alertmanager?alertmanager=nope", strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer func() { _ = resp.Body.Close() }()
+	msg, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s", msg)
+	require.Contains(t, string(msg), `?alertmanager=\"nope\": the agent config has no such alertmanager (it has \"main\")`)
 }
 
 // The SLO test records Sloth-style series from the fleet's counters. The

@@ -82,7 +82,7 @@ func (f *oncallFake) Plan(context.Context, int) (scheduler.Plan, error) {
 func (f *oncallFake) Reload(context.Context) (agent.ReloadResult, error) {
 	return agent.ReloadResult{}, f.record("Reload", "", nil)
 }
-func (f *oncallFake) AlertWebhook(context.Context, string, alerting.Webhook) error {
+func (f *oncallFake) AlertWebhook(context.Context, string, string, alerting.Webhook) error {
 	return f.record("AlertWebhook", "", nil)
 }
 
