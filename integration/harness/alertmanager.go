@@ -44,7 +44,7 @@ type Alertmanager struct {
 // the test is skipped, or fails under CI=true.
 func StartAlertmanager(t testing.TB, opts AlertmanagerOptions) *Alertmanager {
 	t.Helper()
-	bin := obsLookPath(t, "Alertmanager", "prometheus-alertmanager", "alertmanager")
+	bin := LookPath(t, "Alertmanager", "prometheus-alertmanager", "alertmanager")
 	if opts.Config == "" {
 		opts.Config = DefaultAlertmanagerConfig
 	}

@@ -38,7 +38,7 @@ type Prometheus struct {
 // under CI=true.
 func StartPrometheus(t testing.TB, opts PrometheusOptions) *Prometheus {
 	t.Helper()
-	bin := obsLookPath(t, "Prometheus", "prometheus")
+	bin := LookPath(t, "Prometheus", "prometheus")
 	if opts.ScrapeInterval <= 0 {
 		opts.ScrapeInterval = time.Second
 	}
@@ -208,9 +208,9 @@ func (p *obsProcess) waitReady(exited <-chan struct{}) error {
 // stop ends the process with SIGTERM, and SIGKILL after obsStopTimeout.
 func (p *obsProcess) stop() { p.proc.end(obsStopTimeout) }
 
-// obsLookPath finds the first of names on PATH; a missing component is
+// LookPath finds the first of names on PATH; a missing component is
 // reported through Missing (skip, or fail under CI=true).
-func obsLookPath(t testing.TB, what string, names ...string) string {
+func LookPath(t testing.TB, what string, names ...string) string {
 	t.Helper()
 	var errs []error
 	for _, n := range names {
