@@ -17,8 +17,9 @@ import (
 const (
 	// DefaultSessionTTL is Consul's smallest session TTL by default
 	// (session_ttl_min). A leader that cannot renew for this long stops
-	// leading; Consul itself invalidates the session up to twice the TTL
-	// after the last renewal.
+	// leading. A leader that died loses the lock one TTL after its last
+	// liveness-check update (see alive); Consul itself invalidates a
+	// session only up to twice the TTL after its last renewal.
 	DefaultSessionTTL = 10 * time.Second
 	// DefaultLockDelay is how long Consul keeps the lock from being taken
 	// after the holder's session was invalidated (crash, partition,
@@ -82,7 +83,8 @@ type ElectionOptions struct {
 
 // Election elects one leader among the replicas that run it on the same
 // key: each replica creates and renews a session (TTL, lock-delay,
-// behaviour "delete") and acquires the key with it, waiting on the key
+// behaviour "delete", tied to the replica's liveness check) and acquires
+// the key with it, waiting on the key
 // with blocking queries while another session holds it. It does not use
 // consul/api's Lock, which retries a lock refused during lock-delay only
 // every 5s (api.DefaultLockRetryTime, fixed), which was most of a
@@ -94,6 +96,8 @@ type Election struct {
 	// session is the session holding the lock while this replica leads,
 	// nil otherwise; it is cleared before lead's context is cancelled.
 	session atomic.Pointer[string]
+	// alive is the TTL check this replica's sessions are tied to.
+	alive *alive
 }
 
 var _ Fence = (*Election)(nil)
@@ -131,10 +135,12 @@ func NewElection(opts ElectionOptions) (*Election, error) {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
+	log := opts.Logger.Named("election").With("replica", opts.Replica, "key", opts.Key)
 	return &Election{
 		opts:   opts,
 		client: opts.Client,
-		log:    opts.Logger.Named("election").With("replica", opts.Replica, "key", opts.Key),
+		log:    log,
+		alive:  newAlive(opts.Client, opts.Replica, opts.SessionTTL, log),
 	}, nil
 }
 
@@ -178,8 +184,22 @@ func (e *Election) Leader(ctx context.Context) (string, error) {
 // Run first waits a moment, so that another replica may take over.
 //
 // When ctx ends Run releases the lock (without lock-delay, so a follower
-// takes over at once) and destroys its session, then returns.
+// takes over at once) and destroys its session, then deregisters its
+// liveness check (see alive) and returns.
 func (e *Election) Run(ctx context.Context, lead func(ctx context.Context)) {
+	// The check outlives every session: it is deregistered only after the
+	// last session was destroyed, since a session whose check goes away is
+	// invalidated with lock-delay, unlike a clean release.
+	kctx, stopKeep := context.WithCancel(context.WithoutCancel(ctx))
+	kept := make(chan struct{})
+	go func() {
+		defer close(kept)
+		e.alive.keep(kctx)
+	}()
+	defer func() {
+		stopKeep()
+		<-kept
+	}()
 	retry := electionRetryMin
 	for ctx.Err() == nil {
 		led, err := e.term(ctx, lead)
@@ -222,6 +242,8 @@ func (e *Election) term(ctx context.Context, lead func(context.Context)) (termEn
 		TTL:       e.opts.SessionTTL.String(),
 		LockDelay: e.opts.LockDelay,
 		Behavior:  api.SessionBehaviorDelete,
+		// Besides Consul's default node check (serfHealth).
+		ServiceChecks: e.alive.ensure(cctx),
 	}, (&api.WriteOptions{}).WithContext(cctx))
 	cancelCreate()
 	if err != nil {

@@ -168,9 +168,10 @@ func TestConsulElectionTakeoverAfterLockDelay(t *testing.T) {
 	require.Equal(t, winner.name, string(holder(t, c).Value))
 }
 
-// TestConsulElectionTakeoverAfterCrash: a holder that stops renewing, as
-// after kill -9, is replaced once Consul expires its session (at most
-// 2×TTL) and lock-delay has passed.
+// TestConsulElectionTakeoverAfterCrash: a holder whose session has no
+// liveness check (a replica that could not register one) and that stops
+// renewing, as after kill -9, is replaced once Consul expires its session
+// (at most 2×TTL) and lock-delay has passed.
 func TestConsulElectionTakeoverAfterCrash(t *testing.T) {
 	c := harness.StartConsul(t)
 	// Right after start the dev agent may not have registered its node
@@ -253,4 +254,50 @@ func TestConsulElectionGracefulStop(t *testing.T) {
 	require.Empty(t, f.started)
 	require.Empty(t, sessionsOf(t, c, "replica-f"))
 	require.Equal(t, "replica-b", string(holder(t, c).Value))
+}
+
+// TestConsulElectionLivenessCheck: each replica registers a TTL check
+// under consul.AliveService and ties its session to it. When the check
+// turns critical — a killed process stops updating it, here it is set
+// critical by hand — Consul invalidates the leader's session at once,
+// without waiting for the session's own TTL (which Consul doubles): the
+// leader stops leading and a follower leads after lock-delay. A replica
+// that stops deregisters its check.
+func TestConsulElectionLivenessCheck(t *testing.T) {
+	c := harness.StartConsul(t)
+	a := elRun(t, c, "replica-a", elDelay)
+	a.waitStarted(t, 10*time.Second)
+	checkID := consul.AliveService + "-replica-a:alive"
+
+	sids := sessionsOf(t, c, "replica-a")
+	require.Len(t, sids, 1)
+	s, _, err := c.Client().Session().Info(sids[0], (&api.QueryOptions{RequireConsistent: true}).WithContext(t.Context()))
+	require.NoError(t, err)
+	require.NotNil(t, s)
+	require.Equal(t, []api.ServiceCheck{{ID: checkID}}, s.ServiceChecks)
+	checks, err := c.Client().Agent().Checks()
+	require.NoError(t, err)
+	require.Contains(t, checks, checkID)
+	require.Equal(t, api.HealthPassing, checks[checkID].Status)
+	require.Equal(t, consul.AliveService, checks[checkID].ServiceName)
+
+	b := elRun(t, c, "replica-b", elDelay)
+	require.Eventually(t, func() bool { return len(sessionsOf(t, c, "replica-b")) == 1 }, 5*time.Second, 10*time.Millisecond)
+	failed := time.Now()
+	require.NoError(t, c.Client().Agent().UpdateTTL(checkID, "test: the process hangs", api.HealthCritical))
+	require.ErrorIs(t, a.waitEnded(t, elTTL), consul.ErrLeadershipLost, "the leader notices at once, well within a TTL")
+	// A hung process would not campaign again; this one would, with a
+	// fresh session, so it stops here (within lock-delay: it cannot have
+	// taken the lock again yet).
+	a.stop()
+	require.Empty(t, a.started, "replica-a did not lead again")
+	at := b.waitStarted(t, elDelay+elRetrySlack)
+	took := at.Sub(failed)
+	t.Logf("follower leads %s after the leader's check turned critical (lock-delay %s)", took.Round(time.Millisecond), elDelay)
+	require.GreaterOrEqual(t, took, elDelay, "the lock-delay of an invalidated session applies")
+
+	checks, err = c.Client().Agent().Checks()
+	require.NoError(t, err)
+	require.NotContains(t, checks, checkID, "a stopped replica deregisters its check")
+	require.Contains(t, checks, consul.AliveService+"-replica-b:alive")
 }

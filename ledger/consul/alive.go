@@ -1,0 +1,136 @@
+package consul
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"github.com/hashicorp/go-hclog"
+)
+
+// AliveService is the Consul service under which each replica registers
+// its liveness check. It is not the service that carries tumult's API
+// (deploy/tumult.nomad.hcl registers that as "tumult"): it has no port.
+const AliveService = "tumult-replica"
+
+// Consul invalidates a session 2×TTL after its last renewal, so a leader
+// killed with SIGKILL would keep the lock for up to 2×session_ttl, and a
+// follower would lead only lock_delay after that. A TTL health check has
+// no such grace: it turns critical session_ttl after its last update, and
+// Consul invalidates every session tied to it at that moment. Each replica
+// therefore registers a TTL check with its Consul agent, keeps it passing
+// every aliveEvery, and ties its sessions to it, which brings a takeover
+// after a crash down to session_ttl + lock_delay.
+//
+// The check is best effort: a Consul token without service:write on
+// AliveService, or an agent that refuses, leaves the sessions on their
+// own TTL (with a warning), as before.
+type alive struct {
+	client *api.Client
+	log    hclog.Logger
+	ttl    time.Duration
+	// serviceID doubles as the check's ID prefix: one per replica.
+	serviceID, checkID string
+
+	mu         sync.Mutex
+	registered bool
+	warned     bool
+}
+
+func newAlive(client *api.Client, replica string, ttl time.Duration, log hclog.Logger) *alive {
+	id := AliveService + "-" + replica
+	return &alive{client: client, log: log, ttl: ttl, serviceID: id, checkID: id + ":alive"}
+}
+
+// every is how often the check is updated: four times per TTL, so that a
+// replica busy for a moment does not lose its lock.
+func (a *alive) every() time.Duration { return max(a.ttl/4, 100*time.Millisecond) }
+
+// ensure registers the check if needed and marks it passing. It returns
+// the checks a new session is to be tied to: none when the check cannot be
+// kept, and the session then relies on its own TTL.
+func (a *alive) ensure(ctx context.Context) []api.ServiceCheck {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.registered {
+		err := a.client.Agent().UpdateTTLOpts(a.checkID, "", api.HealthPassing, (&api.QueryOptions{}).WithContext(ctx))
+		if err == nil {
+			return []api.ServiceCheck{{ID: a.checkID}}
+		}
+		// The agent may have restarted and forgotten it: register again.
+		a.log.Debug("update liveness check; registering it again", "check", a.checkID, "error", err)
+		a.registered = false
+	}
+	if err := a.register(ctx); err != nil {
+		if !a.warned {
+			a.log.Warn("cannot register the liveness check: a crashed leader keeps the lock for up to 2×session_ttl",
+				"service", AliveService, "check", a.checkID, "error", err)
+			a.warned = true
+		}
+		return nil
+	}
+	a.registered, a.warned = true, false
+	return []api.ServiceCheck{{ID: a.checkID}}
+}
+
+func (a *alive) register(ctx context.Context) error {
+	reg := &api.AgentServiceRegistration{
+		ID:   a.serviceID,
+		Name: AliveService,
+		Check: &api.AgentServiceCheck{
+			CheckID: a.checkID,
+			Name:    "tumult replica alive",
+			Notes:   "Updated by the tumult agent; tumult's leader lock is tied to it.",
+			TTL:     a.ttl.String(),
+			Status:  api.HealthPassing,
+			// The agent removes a crashed replica's registration.
+			DeregisterCriticalServiceAfter: "1m",
+		},
+	}
+	if err := a.client.Agent().ServiceRegisterOpts(reg, api.ServiceRegisterOpts{ReplaceExistingChecks: true}.WithContext(ctx)); err != nil {
+		return fmt.Errorf("register service %s: %w", a.serviceID, err)
+	}
+	return nil
+}
+
+// keep updates the check until ctx ends, then deregisters it.
+func (a *alive) keep(ctx context.Context) {
+	t := time.NewTicker(a.every())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			a.deregister()
+			return
+		case <-t.C:
+		}
+		a.mu.Lock()
+		registered := a.registered
+		a.mu.Unlock()
+		if !registered {
+			continue // ensure registers it at the next session
+		}
+		uctx, cancel := context.WithTimeout(ctx, a.every())
+		err := a.client.Agent().UpdateTTLOpts(a.checkID, "", api.HealthPassing, (&api.QueryOptions{}).WithContext(uctx))
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			a.log.Debug("update liveness check", "check", a.checkID, "error", err)
+		}
+	}
+}
+
+func (a *alive) deregister() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.registered {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	if err := a.client.Agent().ServiceDeregisterOpts(a.serviceID, (&api.QueryOptions{}).WithContext(ctx)); err != nil {
+		a.log.Debug("deregister liveness check", "service", a.serviceID, "error", err)
+	}
+	a.registered = false
+}
