@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 	// Time zones are compiled in, so windows work on scratch images and
 	// hosts without a zoneinfo database.
 	_ "time/tzdata"
@@ -24,18 +25,23 @@ func main() {
 type env struct {
 	out, err io.Writer
 	getenv   func(string) string
+	// now is the clock that relative times ("5m ago") are measured on.
+	now func() time.Time
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	e := &env{out: stdout, err: stderr, getenv: os.Getenv}
+	return runEnv(&env{out: stdout, err: stderr, getenv: os.Getenv, now: time.Now}, args)
+}
+
+func runEnv(e *env, args []string) int {
 	c := cli.NewCLI("tumult", Version)
 	c.Args = args
-	c.HelpWriter = stdout
-	c.ErrorWriter = stderr
+	c.HelpWriter = e.out
+	c.ErrorWriter = e.err
 	c.Commands = e.commands()
 	code, err := c.Run()
 	if err != nil {
-		fmt.Fprintf(stderr, "tumult: %v\n", err)
+		fmt.Fprintf(e.err, "tumult: %v\n", err)
 		return 2
 	}
 	return code

@@ -126,7 +126,7 @@ type clock struct {
 	loc *time.Location
 }
 
-func (o oncall) clock() clock { return clock{now: time.Now(), loc: o.location()} }
+func (o oncall) clock() clock { return clock{now: o.env.now(), loc: o.location()} }
 
 // at prints a time as short as is clear: the hour today, the weekday
 // within a week, else the date.

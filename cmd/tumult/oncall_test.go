@@ -150,9 +150,12 @@ func newOncallFake(now time.Time) *oncallFake {
 	}
 }
 
-func oncallRun(args ...string) (code int, stdout, stderr string) {
+// oncallRun runs the CLI with its clock pinned at now, the time the fake's
+// records were made relative to, so that "5m ago" stays 5m however slow
+// the machine is.
+func oncallRun(now time.Time, args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
-	code = run(args, &out, &errb)
+	code = runEnv(&env{out: &out, err: &errb, getenv: os.Getenv, now: func() time.Time { return now }}, args)
 	return code, out.String(), errb.String()
 }
 
@@ -184,10 +187,11 @@ func requireAligned(t *testing.T, out, header string) {
 }
 
 func TestStatusCommand(t *testing.T) {
-	fake := newOncallFake(time.Now())
+	now := time.Now()
+	fake := newOncallFake(now)
 	oncallDaemon(t, fake)
 
-	code, out, errOut := oncallRun("status")
+	code, out, errOut := oncallRun(now, "status")
 	require.Equal(t, 0, code, errOut)
 	require.Empty(t, errOut)
 	require.Regexp(t, `(?m)^State: +PAUSED by bob via api since (\w{3} )?\d\d:\d\d UTC \(5m ago\) until (\w{3} )?\d\d:\d\d UTC \(in 55m\): "deploy of checkout 1.4"$`, out)
@@ -202,7 +206,7 @@ func TestStatusCommand(t *testing.T) {
 	requireAligned(t, out, "SOURCE ")
 	requireAligned(t, out, "FAULT ID ")
 
-	code, out, errOut = oncallRun("status", "-json")
+	code, out, errOut = oncallRun(now, "status", "-json")
 	require.Equal(t, 0, code, errOut)
 	var st agent.Status
 	require.NoError(t, json.Unmarshal([]byte(out), &st))
@@ -216,7 +220,7 @@ func TestStatusCommand(t *testing.T) {
 
 func TestStatusCommandEmpty(t *testing.T) {
 	oncallDaemon(t, &oncallFake{status: agent.Status{State: ledger.Armed, Leader: false, DryRun: true}})
-	code, out, errOut := oncallRun("status")
+	code, out, errOut := oncallRun(time.Now(), "status")
 	require.Equal(t, 0, code, errOut)
 	require.Equal(t, strings.Join([]string{
 		"State:    armed",
@@ -233,29 +237,30 @@ func TestStatusCommandEmpty(t *testing.T) {
 }
 
 func TestFaultsAndHistoryCommands(t *testing.T) {
-	fake := newOncallFake(time.Now())
+	now := time.Now()
+	fake := newOncallFake(now)
 	oncallDaemon(t, fake)
 
-	code, out, errOut := oncallRun("faults")
+	code, out, errOut := oncallRun(now, "faults")
 	require.Equal(t, 0, code, errOut)
 	require.Regexp(t, `^ID +POLICY +MEMBER +FAULT +PHASE +STARTED +DURATION +RESTORE BY\n`, out)
 	require.Regexp(t, `(?m)^20261016-092900-0000aaaa +checkout-crash +checkout-api-2 +kill +injected +(\w{3} )?\d\d:\d\d UTC +1m +(\w{3} )?\d\d:\d\d UTC$`, out)
 	requireAligned(t, out, "ID ")
 
-	code, out, errOut = oncallRun("faults", "-json")
+	code, out, errOut = oncallRun(now, "faults", "-json")
 	require.Equal(t, 0, code, errOut)
 	var recs []ledger.Record
 	require.NoError(t, json.Unmarshal([]byte(out), &recs))
 	require.Len(t, recs, 1)
 	require.Equal(t, "0123456789abcdef0123", recs[0].Member.ID)
 
-	code, out, errOut = oncallRun("history", "-since", "7d", "-policy", "checkout-crash")
+	code, out, errOut = oncallRun(now, "history", "-since", "7d", "-policy", "checkout-crash")
 	require.Equal(t, 0, code, errOut)
 	require.Regexp(t, `^ID +POLICY +MEMBER +FAULT +RESULT +STARTED +DURATION +OUTCOME\n`, out)
 	require.Regexp(t, `(?m)^20261016-080000-0000bbbb +checkout-crash +checkout-api-2 +kill +passed +(\w{3} )?\d\d:\d\d UTC +1m35s +recovered$`, out)
 	require.Regexp(t, `(?m)^20261016-070000-0000cccc +cart-pause +- +pause \(dry run\) +skipped +(\w{3} )?\d\d:\d\d UTC +- +min_healthy: 1 healthy of 2$`, out)
 
-	code, _, errOut = oncallRun("history", "-json", "-limit", "5")
+	code, _, errOut = oncallRun(now, "history", "-json", "-limit", "5")
 	require.Equal(t, 0, code, errOut)
 
 	require.Equal(t, []oncallCall{
@@ -265,10 +270,10 @@ func TestFaultsAndHistoryCommands(t *testing.T) {
 	}, fake.Calls())
 
 	fake.faults, fake.history = nil, nil
-	code, out, _ = oncallRun("faults")
+	code, out, _ = oncallRun(now, "faults")
 	require.Equal(t, 0, code)
 	require.Equal(t, "No active faults.\n", out)
-	code, out, _ = oncallRun("history", "-since", "90m")
+	code, out, _ = oncallRun(now, "history", "-since", "90m")
 	require.Equal(t, 0, code)
 	require.Equal(t, "No finished faults in the last 1h30m.\n", out)
 }
@@ -319,7 +324,7 @@ func TestControlCommands(t *testing.T) {
 				fake.control = tt.control(now)
 			}
 			oncallDaemon(t, fake)
-			code, out, errOut := oncallRun(tt.args...)
+			code, out, errOut := oncallRun(now, tt.args...)
 			require.Equal(t, 0, code, errOut)
 			require.Regexp(t, tt.wantOut, out)
 			if tt.wantErr == "" {
@@ -374,7 +379,8 @@ func TestOncallCommandErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fake := newOncallFake(time.Now())
+			now := time.Now()
+			fake := newOncallFake(now)
 			fake.err = tt.svcErr
 			oncallDaemon(t, fake)
 			if tt.addr != "" {
@@ -383,7 +389,7 @@ func TestOncallCommandErrors(t *testing.T) {
 			if tt.token != nil {
 				t.Setenv("TUMULT_TOKEN", *tt.token)
 			}
-			code, out, errOut := oncallRun(tt.args...)
+			code, out, errOut := oncallRun(now, tt.args...)
 			require.Equal(t, tt.wantCode, code, "stderr: %s", errOut)
 			require.Empty(t, out)
 			require.Equal(t, 1, strings.Count(errOut, "\n"), "want exactly one line, got %q", errOut)

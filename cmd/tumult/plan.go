@@ -16,7 +16,6 @@ import (
 
 type planCmd struct {
 	env *env
-	now func() time.Time
 }
 
 func (c *planCmd) Synopsis() string { return "Show the windows, freezes and faults policies will have" }
@@ -68,10 +67,7 @@ func (c *planCmd) Run(args []string) int {
 	if err != nil {
 		return fail("-timezone %q is not an IANA time zone name", f.timezone)
 	}
-	from := time.Now()
-	if c.now != nil {
-		from = c.now()
-	}
+	from := c.env.now()
 	if f.from != "" {
 		if from, err = time.Parse(time.RFC3339, f.from); err != nil {
 			return fail("-from %q is not an RFC 3339 time such as 2026-12-01T09:00:00+01:00", f.from)
