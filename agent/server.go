@@ -459,11 +459,16 @@ func (s *apiServer) alertmanager(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, status, "%v", err)
 		return
 	}
-	if err := s.svc.AlertWebhook(r.Context(), actor, r.URL.Query().Get("alertmanager"), wh); err != nil {
+	warning, err := s.svc.AlertWebhook(r.Context(), actor, r.URL.Query().Get("alertmanager"), wh)
+	if err != nil {
 		s.serviceFailed(w, r, err)
 		return
 	}
-	s.reply(w, map[string]any{"status": "ok", "alerts": len(wh.Alerts)})
+	answer := map[string]any{"status": "ok", "alerts": len(wh.Alerts)}
+	if warning != "" {
+		answer["warning"] = warning
+	}
+	s.reply(w, answer)
 }
 
 func (s *apiServer) reload(w http.ResponseWriter, r *http.Request) {

@@ -87,8 +87,12 @@ func (f *apiFake) Plan(ctx context.Context, hours int) (scheduler.Plan, error) {
 func (f *apiFake) Reload(ctx context.Context) (agent.ReloadResult, error) {
 	return f.reload, f.record("Reload", "", nil)
 }
-func (f *apiFake) AlertWebhook(ctx context.Context, actor, alertmanager string, wh alerting.Webhook) error {
-	return f.record("AlertWebhook", actor, fmt.Sprintf("%d alerts from %q", len(wh.Alerts), alertmanager))
+func (f *apiFake) AlertWebhook(ctx context.Context, actor, alertmanager string, wh alerting.Webhook) (string, error) {
+	var warning string
+	if alertmanager == "typo" {
+		warning = "no such alertmanager"
+	}
+	return warning, f.record("AlertWebhook", actor, fmt.Sprintf("%d alerts from %q", len(wh.Alerts), alertmanager))
 }
 
 var (
@@ -187,6 +191,8 @@ func TestServerEndpoints(t *testing.T) {
 			wantBody: `"alerts": 1`, wantCall: &apiCall{Method: "AlertWebhook", Actor: "alertmanager", Arg: `1 alerts from ""`}},
 		{name: "webhook naming its alertmanager", method: "POST", target: "/v1/alertmanager?alertmanager=edge", token: amToken, body: validWebhook,
 			wantCode: 200, wantCall: &apiCall{Method: "AlertWebhook", Actor: "alertmanager", Arg: `1 alerts from "edge"`}},
+		{name: "webhook with a warning", method: "POST", target: "/v1/alertmanager?alertmanager=typo", token: amToken, body: validWebhook,
+			wantCode: 200, wantBody: `"warning": "no such alertmanager"`, wantCall: &apiCall{Method: "AlertWebhook", Actor: "alertmanager", Arg: `1 alerts from "typo"`}},
 		{name: "reload", method: "POST", target: "/v1/reload", token: aliceToken, wantCode: 200,
 			wantBody: `"policies": 4`, wantCall: &apiCall{Method: "Reload"}},
 

@@ -22,8 +22,10 @@ type Service interface {
 	Reload(ctx context.Context) (ReloadResult, error)
 	// AlertWebhook takes an Alertmanager webhook delivery. alertmanager
 	// names the configured Alertmanager that sent it (the ?alertmanager=
-	// query parameter); empty counts it for every Alertmanager.
-	AlertWebhook(ctx context.Context, actor, alertmanager string, wh alerting.Webhook) error
+	// query parameter); empty counts it for every Alertmanager. A name
+	// the config lacks is counted like no name, never dropped, and the
+	// warning says so.
+	AlertWebhook(ctx context.Context, actor, alertmanager string, wh alerting.Webhook) (warning string, err error)
 }
 
 // PauseRequest is the body of POST /v1/pause.

@@ -91,10 +91,15 @@ func (a *Agent) Reload(context.Context) (ReloadResult, error) {
 }
 
 // AlertWebhook implements Service.
-func (a *Agent) AlertWebhook(ctx context.Context, actor, alertmanager string, wh alerting.Webhook) error {
+func (a *Agent) AlertWebhook(ctx context.Context, actor, alertmanager string, wh alerting.Webhook) (string, error) {
+	var warning string
 	if alertmanager != "" && !a.hasAlertmanager(alertmanager) {
-		return fmt.Errorf("%w: ?alertmanager=%q: the agent config has no such alertmanager (it has %s)",
-			ErrBadRequest, alertmanager, a.alertmanagerNames())
+		// Alertmanager does not retry a refused delivery: a typo must not
+		// turn the fast path off. Fail closed: count it for every wire.
+		warning = fmt.Sprintf("?alertmanager=%q: the agent config has no such alertmanager (it has %s); the alerts count for every alertmanager",
+			alertmanager, a.alertmanagerNames())
+		a.log.Warn("alertmanager webhook: "+warning, "actor", actor)
+		alertmanager = ""
 	}
 	a.mu.Lock()
 	g := a.guard
@@ -102,9 +107,9 @@ func (a *Agent) AlertWebhook(ctx context.Context, actor, alertmanager string, wh
 	in, ok := g.(webhookSink)
 	if !ok {
 		a.log.Warn("alertmanager webhook received, but no alert trip wire is configured", "actor", actor, "firing", len(wh.Firing()))
-		return nil
+		return warning, nil
 	}
-	return in.IngestWebhook(ctx, alertmanager, wh)
+	return warning, in.IngestWebhook(ctx, alertmanager, wh)
 }
 
 func (a *Agent) hasAlertmanager(name string) bool {

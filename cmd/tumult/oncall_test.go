@@ -82,8 +82,8 @@ func (f *oncallFake) Plan(context.Context, int) (scheduler.Plan, error) {
 func (f *oncallFake) Reload(context.Context) (agent.ReloadResult, error) {
 	return agent.ReloadResult{}, f.record("Reload", "", nil)
 }
-func (f *oncallFake) AlertWebhook(context.Context, string, string, alerting.Webhook) error {
-	return f.record("AlertWebhook", "", nil)
+func (f *oncallFake) AlertWebhook(context.Context, string, string, alerting.Webhook) (string, error) {
+	return "", f.record("AlertWebhook", "", nil)
 }
 
 type historyArg struct {

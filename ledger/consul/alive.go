@@ -2,8 +2,10 @@ package consul
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -37,6 +39,16 @@ type alive struct {
 	mu         sync.Mutex
 	registered bool
 	warned     bool
+	// sent is when the last update that succeeded was sent (UnixNano):
+	// Consul may invalidate the sessions tied to the check a TTL later.
+	sent atomic.Int64
+	// failing is since when keep's updates fail, zero while they
+	// succeed; failWarned once that stretch was logged as a warning.
+	// keep alone uses them.
+	failing    time.Time
+	failWarned bool
+	// lastErr is the last failed update's error.
+	lastErr atomic.Pointer[error]
 }
 
 func newAlive(client *api.Client, replica string, ttl time.Duration, log hclog.Logger) *alive {
@@ -55,7 +67,7 @@ func (a *alive) ensure(ctx context.Context) []api.ServiceCheck {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.registered {
-		err := a.client.Agent().UpdateTTLOpts(a.checkID, "", api.HealthPassing, (&api.QueryOptions{}).WithContext(ctx))
+		err := a.update(ctx)
 		if err == nil {
 			return []api.ServiceCheck{{ID: a.checkID}}
 		}
@@ -63,7 +75,13 @@ func (a *alive) ensure(ctx context.Context) []api.ServiceCheck {
 		a.log.Debug("update liveness check; registering it again", "check", a.checkID, "error", err)
 		a.registered = false
 	}
-	if err := a.register(ctx); err != nil {
+	// Registering a check that exists keeps its status (critical, if an
+	// earlier process of this replica died): the update makes it passing.
+	err := a.register(ctx)
+	if err == nil {
+		err = a.update(ctx)
+	}
+	if err != nil {
 		if !a.warned {
 			a.log.Warn("cannot register the liveness check: a crashed leader keeps the lock for up to 2×session_ttl",
 				"service", AliveService, "check", a.checkID, "error", err)
@@ -73,6 +91,31 @@ func (a *alive) ensure(ctx context.Context) []api.ServiceCheck {
 	}
 	a.registered, a.warned = true, false
 	return []api.ServiceCheck{{ID: a.checkID}}
+}
+
+// update marks the check passing and records when it was sent.
+func (a *alive) update(ctx context.Context) error {
+	sent := time.Now()
+	err := a.client.Agent().UpdateTTLOpts(a.checkID, "", api.HealthPassing, (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		err = fmt.Errorf("update check %s: %w", a.checkID, err)
+		a.lastErr.Store(&err)
+		return err
+	}
+	a.sent.Store(sent.UnixNano())
+	return nil
+}
+
+// expires is when Consul may invalidate the sessions tied to the check:
+// a TTL after the last update that succeeded was sent.
+func (a *alive) expires() time.Time { return time.Unix(0, a.sent.Load()).Add(a.ttl) }
+
+// err is the last failed update's error, for messages.
+func (a *alive) err() error {
+	if p := a.lastErr.Load(); p != nil {
+		return *p
+	}
+	return errors.New("no update failed; the replica was too slow")
 }
 
 func (a *alive) register(ctx context.Context) error {
@@ -113,10 +156,20 @@ func (a *alive) keep(ctx context.Context) {
 			continue // ensure registers it at the next session
 		}
 		uctx, cancel := context.WithTimeout(ctx, a.every())
-		err := a.client.Agent().UpdateTTLOpts(a.checkID, "", api.HealthPassing, (&api.QueryOptions{}).WithContext(uctx))
+		err := a.update(uctx)
 		cancel()
-		if err != nil && ctx.Err() == nil {
+		switch {
+		case ctx.Err() != nil:
+		case err == nil:
+			a.failing, a.failWarned = time.Time{}, false
+		case a.failing.IsZero():
+			a.failing = time.Now()
 			a.log.Debug("update liveness check", "check", a.checkID, "error", err)
+		case !a.failWarned && time.Since(a.failing) >= a.ttl/2:
+			// Once per stretch of failures: a leader is about to stop.
+			a.log.Warn("liveness check not updated; a leader stops leading a TTL after the last update",
+				"check", a.checkID, "failing_for", time.Since(a.failing).Round(time.Millisecond), "error", err)
+			a.failWarned = true
 		}
 	}
 }

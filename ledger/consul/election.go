@@ -26,8 +26,9 @@ const (
 	// destroy; not a clean release). It is the grace a replica that lost
 	// its session gets to notice and stop: a live leader notices a lost
 	// lock within one blocking-query round trip, and a partitioned one
-	// stops by itself a TTL before Consul invalidates its session, so a
-	// few seconds suffice. It is 5s rather than Consul's 15s because it
+	// stops by itself a TTL after its last successful liveness-check
+	// update or renewal, no later than Consul can invalidate its session,
+	// so a few seconds suffice. It is 5s rather than Consul's 15s because it
 	// adds directly to failover after a crash: a follower retries a lock
 	// refused for lock-delay every few hundred milliseconds.
 	DefaultLockDelay = 5 * time.Second
@@ -237,13 +238,14 @@ func (e *Election) term(ctx context.Context, lead func(context.Context)) (termEn
 	// A create cut short by ctx may still have created the session, and
 	// then nobody would destroy it: let it finish, bounded, and clean up.
 	cctx, cancelCreate := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	checks := e.alive.ensure(cctx)
 	sid, _, err := e.client.Session().Create(&api.SessionEntry{
 		Name:      e.opts.Replica,
 		TTL:       e.opts.SessionTTL.String(),
 		LockDelay: e.opts.LockDelay,
 		Behavior:  api.SessionBehaviorDelete,
 		// Besides Consul's default node check (serfHealth).
-		ServiceChecks: e.alive.ensure(cctx),
+		ServiceChecks: checks,
 	}, (&api.WriteOptions{}).WithContext(cctx))
 	cancelCreate()
 	if err != nil {
@@ -257,7 +259,7 @@ func (e *Election) term(ctx context.Context, lead func(context.Context)) (termEn
 	var renewErr error
 	go func() {
 		defer close(renewDone)
-		renewErr = e.renew(renewCtx, sid)
+		renewErr = e.renew(renewCtx, sid, len(checks) > 0)
 	}()
 	defer func() {
 		stopRenew()
@@ -442,22 +444,41 @@ func nextIndex(prev, got uint64) uint64 {
 }
 
 // renew keeps the session alive, renewing every half TTL. It returns when
-// ctx ends (nil), when Consul says the session is gone, or when no renewal
-// succeeded for a TTL: each attempt is bounded by what is left of the
+// ctx ends (nil), when Consul says the session is gone, or when the lease
+// ran out: a TTL after the last good renewal was sent or, for a session
+// tied to the liveness check (tied), a TTL after the last good update of
+// the check was sent, whichever is first — Consul may invalidate the
+// session from then on. Each renewal is bounded by what is left of the
 // lease, so an unresponsive Consul cannot keep a leader that Consul has
 // already given up on.
-func (e *Election) renew(ctx context.Context, sid string) error {
+func (e *Election) renew(ctx context.Context, sid string, tied bool) error {
 	ttl := e.opts.SessionTTL
-	valid := time.Now() // the lease runs from when the last good renewal was sent
-	wait := ttl / 2
+	valid := time.Now() // when the last good renewal was sent
 	var lastErr error
+	lease := func() (time.Time, error) {
+		end := valid.Add(ttl)
+		why := fmt.Errorf("session not renewed for %s: %w", ttl, lastErr)
+		if lastErr == nil {
+			why = fmt.Errorf("session not renewed for %s", ttl)
+		}
+		if a := e.alive.expires(); tied && a.Before(end) {
+			end, why = a, fmt.Errorf("liveness check %s not updated for %s: %w", e.alive.checkID, e.alive.ttl, e.alive.err())
+		}
+		return end, why
+	}
+	next := valid.Add(ttl / 2) // when to renew
 	for {
-		if !sleep(ctx, wait) {
+		end, _ := lease()
+		if !sleep(ctx, max(min(time.Until(next), time.Until(end)), 0)) {
 			return nil
 		}
-		left := ttl - time.Since(valid)
+		end, why := lease()
+		left := time.Until(end)
 		if left <= 0 {
-			return fmt.Errorf("not renewed for %s: %w", ttl, lastErr)
+			return why
+		}
+		if time.Now().Before(next) {
+			continue // woken for the lease, which an update of the check moved on
 		}
 		sent := time.Now()
 		rctx, cancel := context.WithTimeout(ctx, left)
@@ -468,7 +489,7 @@ func (e *Election) renew(ctx context.Context, sid string) error {
 			return nil
 		case err != nil:
 			lastErr = err
-			wait = min(renewRetry, max(left-time.Since(sent), 0))
+			next = time.Now().Add(renewRetry)
 			e.log.Debug("session renewal failed", "session", sid, "error", err, "lease_left", left)
 			continue
 		case entry == nil:
@@ -478,7 +499,7 @@ func (e *Election) renew(ctx context.Context, sid string) error {
 		if d, err := time.ParseDuration(entry.TTL); err == nil && d > 0 {
 			ttl = d
 		}
-		wait = ttl / 2
+		next = valid.Add(ttl / 2)
 	}
 }
 
