@@ -126,6 +126,13 @@ type Watcher struct {
 	retries      map[string]*haltRetry
 	control      ledger.Control
 	haveControl  bool
+	// evalSeq numbers evaluations, for report's order.
+	evalSeq uint64
+
+	// reportMu serialises OnSource calls; reported is the seq of the
+	// last evaluation reported.
+	reportMu sync.Mutex
+	reported uint64
 
 	running bool
 	stopped bool
@@ -531,9 +538,17 @@ type sourceReport struct {
 	up, tripped bool
 }
 
+// sourceReports is what one evaluation tells OnSource. Evaluations run
+// under the lock but report after it, so two can report out of order:
+// seq lets report drop the older one.
+type sourceReports struct {
+	seq  uint64
+	list []sourceReport
+}
+
 // evaluate judges every wire at now, keeps the clear stretches, and
 // returns the halts to start and what to report. Locked.
-func (w *Watcher) evaluate(now time.Time) ([]Change, []sourceReport) {
+func (w *Watcher) evaluate(now time.Time) ([]Change, sourceReports) {
 	for k, wa := range w.webhook {
 		if now.Sub(wa.seen) >= w.webhookTTL {
 			delete(w.webhook, k)
@@ -577,9 +592,10 @@ func (w *Watcher) evaluate(now time.Time) ([]Change, []sourceReport) {
 			halts = append(halts, ch)
 		}
 	}
-	reports := make([]sourceReport, 0, len(w.sources))
+	w.evalSeq++
+	reports := sourceReports{seq: w.evalSeq, list: make([]sourceReport, 0, len(w.sources))}
 	for _, s := range w.sources {
-		reports = append(reports, sourceReport{name: s.name, up: s.readOK(), tripped: srcTripped[s]})
+		reports.list = append(reports.list, sourceReport{name: s.name, up: s.readOK(), tripped: srcTripped[s]})
 	}
 	return halts, reports
 }
@@ -704,11 +720,19 @@ func (w *Watcher) failed(ch Change, now time.Time) haltRetry {
 	return *r
 }
 
-func (w *Watcher) report(rs []sourceReport) {
+// report tells OnSource what an evaluation found, unless a later
+// evaluation has reported already.
+func (w *Watcher) report(rs sourceReports) {
 	if w.opts.OnSource == nil {
 		return
 	}
-	for _, r := range rs {
+	w.reportMu.Lock()
+	defer w.reportMu.Unlock()
+	if rs.seq <= w.reported {
+		return
+	}
+	w.reported = rs.seq
+	for _, r := range rs.list {
 		w.opts.OnSource(r.name, r.up, r.tripped)
 	}
 }
