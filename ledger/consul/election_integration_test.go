@@ -4,6 +4,12 @@ package consul_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -300,4 +306,55 @@ func TestConsulElectionLivenessCheck(t *testing.T) {
 	require.NoError(t, err)
 	require.NotContains(t, checks, checkID, "a stopped replica deregisters its check")
 	require.Contains(t, checks, consul.AliveService+"-replica-b:alive")
+}
+
+// TestConsulElectionWithoutLivenessCheck: a Consul that refuses the
+// liveness check's registration (an ACL token without service:write)
+// costs only the fast takeover: the replica still leads, with a session
+// on its own TTL.
+func TestConsulElectionWithoutLivenessCheck(t *testing.T) {
+	c := harness.StartConsul(t)
+	target, err := url.Parse("http://" + c.Addr())
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var refused atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/agent/service/register") {
+			refused.Add(1)
+			http.Error(w, "Permission denied: token lacks service:write on tumult-replica", http.StatusForbidden)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	client, err := api.NewClient(&api.Config{Address: srv.Listener.Addr().String()})
+	require.NoError(t, err)
+
+	e, err := consul.NewElection(consul.ElectionOptions{Client: client, Key: elKey, SessionTTL: elTTL, LockDelay: elDelay, Replica: "replica-acl"})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	led := make(chan struct{}, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.Run(ctx, func(lctx context.Context) {
+			led <- struct{}{}
+			<-lctx.Done()
+		})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case <-led:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the replica did not lead without its liveness check")
+	}
+	require.Positive(t, refused.Load(), "the registration was tried")
+	sids := sessionsOf(t, c, "replica-acl")
+	require.Len(t, sids, 1)
+	s, _, err := c.Client().Session().Info(sids[0], (&api.QueryOptions{RequireConsistent: true}).WithContext(t.Context()))
+	require.NoError(t, err)
+	require.NotNil(t, s)
+	require.Empty(t, s.ServiceChecks, "no check to tie the session to")
+	require.Equal(t, elTTL.String(), s.TTL)
+	require.Equal(t, "replica-acl", string(holder(t, c).Value))
 }
