@@ -53,8 +53,7 @@ func (t *Target) Restore(ctx context.Context, m targets.Member, f policies.Fault
 	// Bounded: each pass either returns or waits out a restart once.
 	for range 3 {
 		info, err := t.inspect(ctx, m)
-		if errors.Is(err, targets.ErrGone) {
-			t.forget(m.ID)
+		if t.gone(m, err) {
 			return targets.Outcome{How: targets.Gone}, nil
 		}
 		if err != nil {
@@ -79,8 +78,7 @@ func (t *Target) Restore(ctx context.Context, m targets.Member, f policies.Fault
 				return targets.Outcome{}, t.fail(op("start", m), err)
 			}
 			info, err := t.inspect(ctx, m)
-			if errors.Is(err, targets.ErrGone) {
-				t.forget(m.ID)
+			if t.gone(m, err) {
 				return targets.Outcome{How: targets.Gone}, nil
 			}
 			if err != nil {
@@ -91,8 +89,7 @@ func (t *Target) Restore(ctx context.Context, m targets.Member, f policies.Fault
 			now, err := t.wait(ctx, m, t.opts.RestartWait, "come back by its restart policy", func(s containerState) bool {
 				return !s.Restarting
 			})
-			if errors.Is(err, targets.ErrGone) {
-				t.forget(m.ID)
+			if t.gone(m, err) {
 				return targets.Outcome{How: targets.Gone}, nil
 			}
 			if err != nil {
@@ -106,6 +103,16 @@ func (t *Target) Restore(ctx context.Context, m targets.Member, f policies.Fault
 	}
 	return targets.Outcome{}, &targets.Error{Driver: driverName, Endpoint: t.opts.Name, Op: op("restore", m),
 		Err: errors.New("container keeps changing state; not restored")}
+}
+
+// gone forgets m when err says its container is gone, and reports
+// whether it did.
+func (t *Target) gone(m targets.Member, err error) bool {
+	if !errors.Is(err, targets.ErrGone) {
+		return false
+	}
+	t.forget(m.ID)
+	return true
 }
 
 // settled records tumult's restore with the StartedAt it left, so that a

@@ -673,11 +673,10 @@ func TestRestoreWaitEndsWithContext(t *testing.T) {
 	m := member(t, list(t, tg, policies.Selector{Job: "web", Group: "api"}), "web.api[0]")
 	require.NoError(t, tg.Inject(testCtx(t), m, stop))
 
-	t.Run("deadline", func(t *testing.T) {
-		// The deadline is called once the wait has checked the group at
-		// least once (a check is three requests), so that the error can
-		// say what it was waiting for; a real 50ms timer could fire inside
-		// the first check on a loaded machine.
+	// restoreUntil starts a restore, waits until it has checked the group
+	// at least once (a check is three requests), so that an error can say
+	// what it was waiting for, then ends its context with cause.
+	restoreUntil := func(t *testing.T, cause error) error {
 		ctx, cancel := context.WithCancelCause(context.Background())
 		defer cancel(nil)
 		seen := len(f.Requests())
@@ -688,13 +687,21 @@ func TestRestoreWaitEndsWithContext(t *testing.T) {
 		}()
 		require.Eventually(t, func() bool { return len(f.Requests()) > seen+6 }, 5*time.Second, time.Millisecond,
 			"restore polls")
-		cancel(context.DeadlineExceeded)
-		var err error
+		cancel(cause)
 		select {
-		case err = <-done:
+		case err := <-done:
+			return err
 		case <-time.After(5 * time.Second):
-			require.Fail(t, "restore did not return after its deadline")
+			require.Fail(t, "restore did not return after its context ended")
+			return nil
 		}
+	}
+
+	t.Run("deadline", func(t *testing.T) {
+		// The deadline is the context's cause rather than a real 50ms
+		// timer, which could fire inside the first check on a loaded
+		// machine.
+		err := restoreUntil(t, context.DeadlineExceeded)
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		require.ErrorContains(t, err, "waiting for group api of job web to be back at count 3 (2 running; replacement")
 		for _, class := range []error{targets.ErrGone, targets.ErrRefused, targets.ErrUnreachable} {
@@ -703,23 +710,7 @@ func TestRestoreWaitEndsWithContext(t *testing.T) {
 	})
 
 	t.Run("cancel", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		seen := len(f.Requests())
-		done := make(chan error, 1)
-		go func() {
-			_, err := tg.Restore(ctx, m, stop)
-			done <- err
-		}()
-		require.Eventually(t, func() bool { return len(f.Requests()) > seen+6 }, 5*time.Second, time.Millisecond,
-			"restore polls")
-		cancel()
-		select {
-		case err := <-done:
-			require.ErrorIs(t, err, context.Canceled)
-		case <-time.After(2 * time.Second):
-			require.Fail(t, "restore did not return after cancel")
-		}
+		require.ErrorIs(t, restoreUntil(t, context.Canceled), context.Canceled)
 	})
 
 	f.Settle()
