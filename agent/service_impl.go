@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/inferensys/tumult/alerting"
@@ -93,11 +91,11 @@ func (a *Agent) Reload(context.Context) (ReloadResult, error) {
 // AlertWebhook implements Service.
 func (a *Agent) AlertWebhook(ctx context.Context, actor, alertmanager string, wh alerting.Webhook) (string, error) {
 	var warning string
-	if alertmanager != "" && !a.hasAlertmanager(alertmanager) {
+	if known, have := a.cfg.Known("alertmanager", alertmanager); alertmanager != "" && !known {
 		// Alertmanager does not retry a refused delivery: a typo must not
 		// turn the fast path off. Fail closed: count it for every wire.
-		warning = fmt.Sprintf("?alertmanager=%q: the agent config has no such alertmanager (it has %s); the alerts count for every alertmanager",
-			alertmanager, a.alertmanagerNames())
+		warning = fmt.Sprintf("?alertmanager=%q: the agent config has no such alertmanager (%s); the alerts count for every alertmanager",
+			alertmanager, have)
 		a.log.Warn("alertmanager webhook: "+warning, "actor", actor)
 		alertmanager = ""
 	}
@@ -110,26 +108,6 @@ func (a *Agent) AlertWebhook(ctx context.Context, actor, alertmanager string, wh
 		return warning, nil
 	}
 	return warning, in.IngestWebhook(ctx, alertmanager, wh)
-}
-
-func (a *Agent) hasAlertmanager(name string) bool {
-	for _, am := range a.cfg.Alertmanagers {
-		if am.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
-func (a *Agent) alertmanagerNames() string {
-	if len(a.cfg.Alertmanagers) == 0 {
-		return "none"
-	}
-	names := make([]string, len(a.cfg.Alertmanagers))
-	for i, am := range a.cfg.Alertmanagers {
-		names[i] = strconv.Quote(am.Name)
-	}
-	return strings.Join(names, ", ")
 }
 
 // webhookSink takes webhook deliveries: the guardian watcher.

@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"slices"
 	"time"
 )
 
@@ -113,6 +114,20 @@ const (
 	DefaultSessionTTL   = 10 * time.Second
 	DefaultLockDelay    = 5 * time.Second
 )
+
+// Known reports whether the config has a block of kind ("docker",
+// "nomad", "alertmanager", "prometheus") labelled name; when not, have
+// says what it has, for messages: `it has "a" or "b"`, or `it has none`.
+func (c *Config) Known(kind, name string) (ok bool, have string) {
+	names := c.names(kind)
+	if slices.Contains(names, name) {
+		return true, ""
+	}
+	if len(names) == 0 {
+		return false, "it has none"
+	}
+	return false, "it has " + oneOf(names)
+}
 
 // names lists the labels of the config's blocks of one kind, for reference
 // checks in policies.

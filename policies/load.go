@@ -175,15 +175,9 @@ func (l *loader) reference(d *diags, b *block, attr, kind string) string {
 	if !ok || l.cfg == nil {
 		return name
 	}
-	names := l.cfg.names(kind)
-	for _, n := range names {
-		if n == name {
-			return name
-		}
-	}
-	have := "it has none"
-	if len(names) > 0 {
-		have = "it has " + oneOf(names)
+	known, have := l.cfg.Known(kind, name)
+	if known {
+		return name
 	}
 	d.errorf(a.Expr.Range(), "Unknown "+kind, "%s %q is not a %s block of the agent config %s; %s.", attr, name, kind, l.cfg.File, have)
 	return name
