@@ -106,12 +106,12 @@ func pauseRestoreAll(ctx context.Context, tg *docker.Target, members []targets.M
 	return paused, time.Since(start), errors.Join(err, rerr)
 }
 
-// forEach runs fn on every member with at most workers at once.
-func forEach(members []targets.Member, workers int, fn func(targets.Member) error) error {
-	errs := make([]error, len(members))
+// forEach runs fn on every item with at most workers at once.
+func forEach[T any](items []T, workers int, fn func(T) error) error {
+	errs := make([]error, len(items))
 	sem := make(chan struct{}, workers)
 	var wg sync.WaitGroup
-	for i, m := range members {
+	for i, m := range items {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {

@@ -144,24 +144,13 @@ func gdDockerFloor(ctx context.Context, b *testing.B, cli *client.Client, member
 	b.Helper()
 	each := func(f func(ctx context.Context, id string) error) time.Duration {
 		began := time.Now()
-		sem := make(chan struct{}, gdFloorWorkers)
-		errs := make(chan error, len(members))
-		for _, m := range members {
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem }()
-				errs <- f(ctx, m.ID)
-			}()
-		}
-		for range members {
-			require.NoError(b, <-errs)
-		}
+		require.NoError(b, forEach(members, gdFloorWorkers, func(m harness.Container) error { return f(ctx, m.ID) }))
 		return time.Since(began)
 	}
 	var ds []time.Duration
 	for range runs {
-		each(func(ctx context.Context, id string) error { return cli.ContainerPause(ctx, id) })
-		ds = append(ds, each(func(ctx context.Context, id string) error { return cli.ContainerUnpause(ctx, id) }))
+		each(cli.ContainerPause)
+		ds = append(ds, each(cli.ContainerUnpause))
 	}
 	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
 	q := gdQuantiles{p50: gdRank(ds, 0.50), p99: gdRank(ds, 0.99)}
