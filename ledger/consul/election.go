@@ -455,16 +455,14 @@ func (e *Election) renew(ctx context.Context, sid string, tied bool) error {
 	ttl := e.opts.SessionTTL
 	valid := time.Now() // when the last good renewal was sent
 	var lastErr error
-	lease := func() (time.Time, error) {
-		end := valid.Add(ttl)
-		why := fmt.Errorf("session not renewed for %s: %w", ttl, lastErr)
-		if lastErr == nil {
-			why = fmt.Errorf("session not renewed for %s", ttl)
-		}
+	// lease is when this replica must stop leading, and whether the
+	// check's updates (not the renewals) set it.
+	lease := func() (end time.Time, byCheck bool) {
+		end = valid.Add(ttl)
 		if a := e.alive.expires(); tied && a.Before(end) {
-			end, why = a, fmt.Errorf("liveness check %s not updated for %s: %w", e.alive.checkID, e.alive.ttl, e.alive.err())
+			return a, true
 		}
-		return end, why
+		return end, false
 	}
 	next := valid.Add(ttl / 2) // when to renew
 	for {
@@ -472,10 +470,16 @@ func (e *Election) renew(ctx context.Context, sid string, tied bool) error {
 		if !sleep(ctx, max(min(time.Until(next), time.Until(end)), 0)) {
 			return nil
 		}
-		end, why := lease()
+		end, byCheck := lease()
 		left := time.Until(end)
-		if left <= 0 {
-			return why
+		switch {
+		case left > 0:
+		case byCheck:
+			return fmt.Errorf("liveness check %s not updated for %s: %w", e.alive.checkID, e.alive.ttl, e.alive.err())
+		case lastErr != nil:
+			return fmt.Errorf("session not renewed for %s: %w", ttl, lastErr)
+		default:
+			return fmt.Errorf("session not renewed for %s", ttl)
 		}
 		if time.Now().Before(next) {
 			continue // woken for the lease, which an update of the check moved on
