@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/inferensys/tumult/alerting"
+	"github.com/inferensys/tumult/api"
+	"github.com/inferensys/tumult/api/server"
 	"github.com/inferensys/tumult/clock"
 	"github.com/inferensys/tumult/guardian"
 	"github.com/inferensys/tumult/ledger"
@@ -59,7 +61,7 @@ type Agent struct {
 	guard   scheduler.Guard
 	watcher *guardian.Watcher
 	metrics *metrics
-	tokens  *Tokens
+	tokens  *server.Tokens
 
 	mu  sync.Mutex
 	set *policies.Set
@@ -102,7 +104,7 @@ func New(opts Options) (*Agent, error) {
 	}()
 
 	if cfg.HTTP.TokensFile != "" {
-		t, err := LoadTokens(cfg.HTTP.TokensFile)
+		t, err := server.LoadTokens(cfg.HTTP.TokensFile)
 		if err != nil {
 			return nil, err
 		}
@@ -403,45 +405,11 @@ func (a *Agent) lead(ctx, lctx context.Context) {
 	}
 }
 
-func (a *Agent) serve() error {
-	l := a.opts.Listener
-	if l == nil {
-		var err error
-		if l, err = net.Listen("tcp", a.cfg.HTTP.Address); err != nil {
-			return fmt.Errorf("listen on %s (http.address): %w", a.cfg.HTTP.Address, err)
-		}
-	}
-	a.listener = l
-	a.server = &http.Server{
-		Handler: NewServer(ServerOptions{
-			Service: a, Tokens: a.tokens, Gatherer: a.reg, Logger: a.log.Named("api"), Now: a.clock.Now,
-		}),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      2 * time.Minute, // a halt waits for every restore
-		IdleTimeout:       2 * time.Minute,
-	}
-	go func() {
-		if err := a.server.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("api server", "error", err)
-		}
-	}()
-	a.onStop("stop api", func(ctx context.Context) error {
-		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		return a.server.Shutdown(sctx)
-	})
-	if a.tokens == nil {
-		a.log.Warn("the API has no tokens_file: anyone who can reach " + l.Addr().String() + " can pause, resume and halt")
-	}
-	return nil
-}
-
 // load (re)reads the policies. On errors it keeps the set it has.
-func (a *Agent) load() ReloadResult {
+func (a *Agent) load() api.ReloadResult {
 	set, ds := policies.LoadPolicies([]string{a.cfg.PolicyDir}, policies.LoadOptions{Config: a.cfg, Now: a.clock.Now()})
 	policies.Sort(ds)
-	var res ReloadResult
+	var res api.ReloadResult
 	for _, d := range ds {
 		line := strings.TrimPrefix(policies.Location(d)+": "+policies.Message(d), ": ")
 		if d.Severity == hcl.DiagError {

@@ -8,13 +8,15 @@ import (
 	"time"
 
 	"github.com/inferensys/tumult/alerting"
+	"github.com/inferensys/tumult/api"
+	"github.com/inferensys/tumult/api/server"
 	"github.com/inferensys/tumult/guardian"
 	"github.com/inferensys/tumult/ledger"
 	"github.com/inferensys/tumult/policies"
 	"github.com/inferensys/tumult/scheduler"
 )
 
-var _ Service = (*Agent)(nil)
+var _ server.Service = (*Agent)(nil)
 
 // apiErr maps control errors to the API's error classes.
 func apiErr(err error) error {
@@ -22,30 +24,30 @@ func apiErr(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, guardian.ErrInvalid):
-		return fmt.Errorf("%w: %w", ErrBadRequest, err)
+		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 	case errors.Is(err, guardian.ErrUnknown):
-		return fmt.Errorf("%w: %w", ErrNotFound, err)
+		return fmt.Errorf("%w: %w", api.ErrNotFound, err)
 	case errors.Is(err, guardian.ErrConflict):
-		return fmt.Errorf("%w: %w", ErrConflict, err)
+		return fmt.Errorf("%w: %w", api.ErrConflict, err)
 	}
 	return err
 }
 
-// Pause implements Service.
-func (a *Agent) Pause(ctx context.Context, actor string, req PauseRequest) (ledger.Control, error) {
+// Pause implements server.Service.
+func (a *Agent) Pause(ctx context.Context, actor string, req api.PauseRequest) (ledger.Control, error) {
 	var d time.Duration
 	if req.For != "" {
 		var err error
 		if d, err = policies.ParseDuration(req.For); err != nil || d <= 0 {
-			return ledger.Control{}, fmt.Errorf("%w: for must be a positive duration such as \"2h\"", ErrBadRequest)
+			return ledger.Control{}, fmt.Errorf("%w: for must be a positive duration such as \"2h\"", api.ErrBadRequest)
 		}
 	}
 	c, err := a.control.Pause(ctx, guardian.Change{Actor: actor, Source: "api", Reason: req.Reason, Policy: req.Policy, For: d, Restore: req.Restore})
 	return c, apiErr(err)
 }
 
-// Resume implements Service.
-func (a *Agent) Resume(ctx context.Context, actor string, req ResumeRequest) (ledger.Control, error) {
+// Resume implements server.Service.
+func (a *Agent) Resume(ctx context.Context, actor string, req api.ResumeRequest) (ledger.Control, error) {
 	c, err := a.control.Resume(ctx, guardian.Change{Actor: actor, Source: "api", Reason: req.Reason, Policy: req.Policy})
 	if err == nil {
 		a.engine.Poke()
@@ -53,42 +55,42 @@ func (a *Agent) Resume(ctx context.Context, actor string, req ResumeRequest) (le
 	return c, apiErr(err)
 }
 
-// Halt implements Service.
-func (a *Agent) Halt(ctx context.Context, actor string, req HaltRequest) (ledger.Control, error) {
+// Halt implements server.Service.
+func (a *Agent) Halt(ctx context.Context, actor string, req api.HaltRequest) (ledger.Control, error) {
 	c, err := a.control.Halt(ctx, guardian.Change{Actor: actor, Source: "api", Reason: req.Reason})
 	return c, apiErr(err)
 }
 
-// Faults implements Service.
+// Faults implements server.Service.
 func (a *Agent) Faults(ctx context.Context) ([]ledger.Record, error) {
 	recs, err := a.ledger.Active(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: read active faults: %w", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: read active faults: %w", api.ErrUnavailable, err)
 	}
 	return recs, nil
 }
 
-// History implements Service.
+// History implements server.Service.
 func (a *Agent) History(ctx context.Context, q ledger.HistoryQuery) ([]ledger.Record, error) {
 	recs, err := a.ledger.History(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("%w: read history: %w", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: read history: %w", api.ErrUnavailable, err)
 	}
 	return recs, nil
 }
 
-// Plan implements Service.
+// Plan implements server.Service.
 func (a *Agent) Plan(_ context.Context, hours int) (scheduler.Plan, error) {
 	now := a.clock.Now().Truncate(time.Minute)
 	return scheduler.MakePlan(a.policies(), now, now.Add(time.Duration(hours)*time.Hour), nil), nil
 }
 
-// Reload implements Service.
-func (a *Agent) Reload(context.Context) (ReloadResult, error) {
+// Reload implements server.Service.
+func (a *Agent) Reload(context.Context) (api.ReloadResult, error) {
 	return a.load(), nil
 }
 
-// AlertWebhook implements Service.
+// AlertWebhook implements server.Service.
 func (a *Agent) AlertWebhook(ctx context.Context, actor, alertmanager string, wh alerting.Webhook) (string, error) {
 	var warning string
 	if known, have := a.cfg.Known("alertmanager", alertmanager); alertmanager != "" && !known {
@@ -117,22 +119,22 @@ type webhookSink interface {
 
 // statusSource reports the guardian's sources: the guardian watcher.
 type statusSource interface {
-	SourceStatuses() []SourceStatus
+	SourceStatuses() []api.SourceStatus
 }
 
-// Status implements Service.
-func (a *Agent) Status(ctx context.Context) (Status, error) {
+// Status implements server.Service.
+func (a *Agent) Status(ctx context.Context) (api.Status, error) {
 	now := a.clock.Now()
 	ctrl, err := a.ledger.Control(ctx)
 	if err != nil {
-		return Status{}, fmt.Errorf("%w: read control state: %w", ErrUnavailable, err)
+		return api.Status{}, fmt.Errorf("%w: read control state: %w", api.ErrUnavailable, err)
 	}
 	active, err := a.ledger.Active(ctx)
 	if err != nil {
-		return Status{}, fmt.Errorf("%w: read active faults: %w", ErrUnavailable, err)
+		return api.Status{}, fmt.Errorf("%w: read active faults: %w", api.ErrUnavailable, err)
 	}
 	g := ctrl.Global(now)
-	st := Status{
+	st := api.Status{
 		State: g.State, Actor: g.Actor, Reason: g.Reason, Source: g.Source, Since: g.Since, Until: g.Until,
 		DryRun: a.cfg.DryRun, Leader: a.leading(), Replica: a.replica(), Faults: active,
 	}
@@ -141,7 +143,7 @@ func (a *Agent) Status(ctx context.Context) (Status, error) {
 		perPolicy[r.Policy]++
 	}
 	for _, p := range a.policies() {
-		ps := PolicyStatus{
+		ps := api.PolicyStatus{
 			Name: p.Name, Enabled: p.Enabled, DryRun: p.DryRun || a.cfg.DryRun,
 			Target: string(p.Target.Driver) + "/" + p.Target.Endpoint, Fault: string(p.Fault.Kind),
 			Active: perPolicy[p.Name],

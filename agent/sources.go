@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/inferensys/tumult/alerting"
+	"github.com/inferensys/tumult/api"
 	"github.com/inferensys/tumult/guardian"
 	"github.com/inferensys/tumult/policies"
 	"github.com/inferensys/tumult/scheduler"
@@ -133,10 +134,10 @@ func announcements(anns []guardian.Announcement) []alerting.Announcement {
 }
 
 // SourceStatuses maps the guardian's view of its sources to the API's.
-func SourceStatuses(ss []guardian.SourceStatus) []SourceStatus {
-	out := make([]SourceStatus, 0, len(ss))
+func SourceStatuses(ss []guardian.SourceStatus) []api.SourceStatus {
+	out := make([]api.SourceStatus, 0, len(ss))
 	for _, s := range ss {
-		out = append(out, SourceStatus{
+		out = append(out, api.SourceStatus{
 			Name:     s.Name,
 			Kind:     s.Kind,
 			Scope:    s.Scope,
@@ -166,7 +167,7 @@ func (g watcherGuard) IngestWebhook(ctx context.Context, alertmanager string, wh
 }
 
 // SourceStatuses reports every trip wire for the status.
-func (g watcherGuard) SourceStatuses() []SourceStatus { return SourceStatuses(g.Status()) }
+func (g watcherGuard) SourceStatuses() []api.SourceStatus { return SourceStatuses(g.Status()) }
 
 var (
 	_ webhookSink  = watcherGuard{}

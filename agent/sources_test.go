@@ -13,6 +13,7 @@ import (
 
 	"github.com/inferensys/tumult/agent"
 	"github.com/inferensys/tumult/alerting"
+	"github.com/inferensys/tumult/api"
 	"github.com/inferensys/tumult/guardian"
 	"github.com/inferensys/tumult/ledger"
 	"github.com/inferensys/tumult/ledger/ledgertest"
@@ -223,13 +224,13 @@ func TestGuardOfWebhook(t *testing.T) {
 	g := agent.GuardOf(w)
 	sink, ok := g.(interface {
 		IngestWebhook(context.Context, string, alerting.Webhook) error
-		SourceStatuses() []agent.SourceStatus
+		SourceStatuses() []api.SourceStatus
 	})
 	require.True(t, ok)
 
 	st := sink.SourceStatuses()
 	require.Len(t, st, 1)
-	require.Equal(t, agent.SourceStatus{Name: "alertmanager/main", Kind: "alert", Scope: "global", Detail: "not read yet"}, st[0])
+	require.Equal(t, api.SourceStatus{Name: "alertmanager/main", Kind: "alert", Scope: "global", Detail: "not read yet"}, st[0])
 	allowed, why := g.Allow(context.Background(), &policies.Policy{Name: "p", Enabled: true})
 	require.False(t, allowed)
 	require.Contains(t, why, "not read yet")

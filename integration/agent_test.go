@@ -23,7 +23,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/stretchr/testify/require"
 
-	"github.com/inferensys/tumult/agent"
+	"github.com/inferensys/tumult/api"
 	"github.com/inferensys/tumult/integration/harness"
 	"github.com/inferensys/tumult/ledger"
 	"github.com/inferensys/tumult/ledger/bolt"
@@ -86,7 +86,7 @@ func agCtx(t *testing.T, d time.Duration) context.Context {
 
 // agRecords returns the finished records of the last hour and the active
 // ones, or the first error.
-func agRecords(ctx context.Context, c *agent.Client) (history, active []ledger.Record, err error) {
+func agRecords(ctx context.Context, c *api.Client) (history, active []ledger.Record, err error) {
 	if history, err = c.History(ctx, time.Hour, "", 0); err != nil {
 		return nil, nil, err
 	}
@@ -592,7 +592,7 @@ func TestAgentCLIOutputAndExitCodes(t *testing.T) {
 
 	res = a.CLI(ctx, t, a.Token, "status", "-json")
 	require.Equal(t, 0, res.Code, res.Stderr)
-	var st agent.Status
+	var st api.Status
 	require.NoError(t, json.Unmarshal([]byte(res.Stdout), &st), res.Stdout)
 	var names []string
 	for _, p := range st.Policies {

@@ -19,7 +19,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/stretchr/testify/require"
 
-	"github.com/inferensys/tumult/agent"
+	"github.com/inferensys/tumult/api"
 	"github.com/inferensys/tumult/integration/harness"
 	"github.com/inferensys/tumult/ledger"
 )
@@ -299,7 +299,7 @@ func gdBenchResume(ctx context.Context, b *testing.B, a *harness.InProc) {
 		src, ok := gdSource(st, "alertmanager/bench")
 		return ok && src.Up && !src.Tripped, fmt.Sprintf("%+v", src)
 	})
-	_, err := a.Client.Resume(ctx, agent.ResumeRequest{Reason: "benchmark: next run"})
+	_, err := a.Client.Resume(ctx, api.ResumeRequest{Reason: "benchmark: next run"})
 	require.NoError(b, err)
 }
 

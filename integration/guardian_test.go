@@ -20,8 +20,9 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/stretchr/testify/require"
 
-	"github.com/inferensys/tumult/agent"
 	"github.com/inferensys/tumult/alerting"
+	"github.com/inferensys/tumult/api"
+	"github.com/inferensys/tumult/api/server"
 	"github.com/inferensys/tumult/integration/harness"
 	"github.com/inferensys/tumult/ledger"
 )
@@ -183,9 +184,9 @@ func gdAllRunning(want int) func(map[string]string) bool {
 
 // gdWaitState waits until the agent's global state is want and returns
 // the status that showed it.
-func gdWaitState(ctx context.Context, t *testing.T, c *agent.Client, want ledger.State, within time.Duration) agent.Status {
+func gdWaitState(ctx context.Context, t *testing.T, c *api.Client, want ledger.State, within time.Duration) api.Status {
 	t.Helper()
-	var st agent.Status
+	var st api.Status
 	gdWait(t, within, "state "+string(want), func() (bool, string) {
 		var err error
 		if st, err = c.Status(ctx); err != nil {
@@ -197,18 +198,18 @@ func gdWaitState(ctx context.Context, t *testing.T, c *agent.Client, want ledger
 }
 
 // gdSource returns the status of the trip wire reading source name.
-func gdSource(st agent.Status, name string) (agent.SourceStatus, bool) {
+func gdSource(st api.Status, name string) (api.SourceStatus, bool) {
 	for _, s := range st.Sources {
 		if s.Name == name {
 			return s, true
 		}
 	}
-	return agent.SourceStatus{}, false
+	return api.SourceStatus{}, false
 }
 
 // gdInjected returns the history's records of faults really injected,
 // and the active ones.
-func gdInjected(ctx context.Context, c *agent.Client) (finished, active []ledger.Record, err error) {
+func gdInjected(ctx context.Context, c *api.Client) (finished, active []ledger.Record, err error) {
 	hist, err := c.History(ctx, 0, "", 0)
 	if err != nil {
 		return nil, nil, err
@@ -224,7 +225,7 @@ func gdInjected(ctx context.Context, c *agent.Client) (finished, active []ledger
 
 // gdRequireAllRestored waits until no fault is active and checks that
 // every injected fault — want of them — finished as restored by the halt.
-func gdRequireAllRestored(ctx context.Context, t *testing.T, c *agent.Client, want int) {
+func gdRequireAllRestored(ctx context.Context, t *testing.T, c *api.Client, want int) {
 	t.Helper()
 	var finished, active []ledger.Record
 	gdWait(t, 20*time.Second, "every fault finished after the halt", func() (bool, string) {
@@ -667,10 +668,10 @@ guardian {
 					st, err := a.Client.Status(ctx)
 					return err == nil && st.State != ledger.Halted
 				}, clearFor+2*time.Second, 100*time.Millisecond, "resume = manual stays halted")
-				_, err := a.Client.Resume(ctx, agent.ResumeRequest{Reason: "checked: Alertmanager is back"})
+				_, err := a.Client.Resume(ctx, api.ResumeRequest{Reason: "checked: Alertmanager is back"})
 				require.NoError(t, err)
 				st = gdWaitState(ctx, t, a.Client, ledger.Armed, 5*time.Second)
-				require.Equal(t, agent.AnonymousActor, st.Actor)
+				require.Equal(t, server.AnonymousActor, st.Actor)
 				return
 			}
 			st = gdWaitState(ctx, t, a.Client, ledger.Armed, clearFor+15*time.Second)

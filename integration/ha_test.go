@@ -15,10 +15,10 @@ import (
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
-	"github.com/hashicorp/consul/api"
+	consulapi "github.com/hashicorp/consul/api"
 	"github.com/stretchr/testify/require"
 
-	"github.com/inferensys/tumult/agent"
+	"github.com/inferensys/tumult/api"
 	"github.com/inferensys/tumult/integration/harness"
 	"github.com/inferensys/tumult/ledger"
 	consulledger "github.com/inferensys/tumult/ledger/consul"
@@ -81,9 +81,9 @@ func (n haNote) String() string { return *n.s }
 
 // haLeaders returns the running agents whose status says they lead, and
 // their statuses by agent address.
-func haLeaders(ctx context.Context, agents []*harness.Agent) ([]*harness.Agent, map[string]agent.Status, error) {
+func haLeaders(ctx context.Context, agents []*harness.Agent) ([]*harness.Agent, map[string]api.Status, error) {
 	var leaders []*harness.Agent
-	st := map[string]agent.Status{}
+	st := map[string]api.Status{}
 	for _, a := range agents {
 		if !a.Running() {
 			continue
@@ -132,7 +132,7 @@ func haWaitLeader(ctx context.Context, t testing.TB, within time.Duration, agent
 
 // haRecords returns every record of the shared ledger through an agent's
 // API: the whole history and the active faults.
-func haRecords(ctx context.Context, c *agent.Client) ([]ledger.Record, error) {
+func haRecords(ctx context.Context, c *api.Client) ([]ledger.Record, error) {
 	h, err := c.History(ctx, 0, "", 0)
 	if err != nil {
 		return nil, err
@@ -408,11 +408,11 @@ func haMemberIDs(cs ...[]harness.Container) []string {
 func haRegisterService(t testing.TB, c *harness.Consul, name string) string {
 	t.Helper()
 	check := name + "-ttl"
-	require.NoError(t, c.Client().Agent().ServiceRegister(&api.AgentServiceRegistration{
+	require.NoError(t, c.Client().Agent().ServiceRegister(&consulapi.AgentServiceRegistration{
 		ID: name, Name: name, Port: 8080,
-		Check: &api.AgentServiceCheck{CheckID: check, Name: name + " ttl", TTL: "10m"},
+		Check: &consulapi.AgentServiceCheck{CheckID: check, Name: name + " ttl", TTL: "10m"},
 	}))
-	require.NoError(t, c.Client().Agent().UpdateTTL(check, "ok", api.HealthPassing))
+	require.NoError(t, c.Client().Agent().UpdateTTL(check, "ok", consulapi.HealthPassing))
 	return check
 }
 
@@ -444,7 +444,7 @@ func haHeldFaults(prefix string, pLabels, sLabels map[string]string) string {
 
 // haWaitHeld waits until both policies hold a fault, in the ledger and in
 // Docker, and returns the active records.
-func haWaitHeld(ctx context.Context, t testing.TB, cli *client.Client, c *agent.Client, within time.Duration, pausePolicy, stopPolicy string) []ledger.Record {
+func haWaitHeld(ctx context.Context, t testing.TB, cli *client.Client, c *api.Client, within time.Duration, pausePolicy, stopPolicy string) []ledger.Record {
 	t.Helper()
 	var active []ledger.Record
 	require.Eventually(t, func() bool {
@@ -840,7 +840,7 @@ func TestHAConsulCheckCriticalHalts(t *testing.T) {
 	leader, _ := haWaitLeader(ctx, t, 30*time.Second, agents...)
 	held := haWaitHeld(ctx, t, cli, leader.Client, 45*time.Second, "ha4-pause", "ha4-stop")
 
-	require.NoError(t, c.Client().Agent().UpdateTTL(check, "down", api.HealthCritical))
+	require.NoError(t, c.Client().Agent().UpdateTTL(check, "down", consulapi.HealthCritical))
 	tripped := time.Now()
 	var took time.Duration
 	var last string
@@ -869,7 +869,7 @@ func TestHAConsulCheckCriticalHalts(t *testing.T) {
 	require.NoError(t, err)
 	for addr, st := range sts {
 		require.Equal(t, "guardian", st.Actor, "replica %s", addr)
-		i := slices.IndexFunc(st.Sources, func(s agent.SourceStatus) bool { return s.Name == "consul/"+svc })
+		i := slices.IndexFunc(st.Sources, func(s api.SourceStatus) bool { return s.Name == "consul/"+svc })
 		require.GreaterOrEqual(t, i, 0, "replica %s has no source consul/%s: %+v", addr, svc, st.Sources)
 		require.True(t, st.Sources[i].Tripped, "replica %s: %+v", addr, st.Sources[i])
 	}

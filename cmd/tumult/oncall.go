@@ -13,7 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/inferensys/tumult/agent"
+	"github.com/inferensys/tumult/api"
 	"github.com/inferensys/tumult/ledger"
 	"github.com/inferensys/tumult/policies"
 )
@@ -57,28 +57,28 @@ func (o oncall) address() string {
 	if a := strings.TrimSpace(o.env.getenv("TUMULT_ADDR")); a != "" {
 		return a
 	}
-	return agent.DefaultAddress
+	return api.DefaultAddress
 }
 
-func (o oncall) client() (*agent.Client, error) {
-	return agent.NewClient(agent.ClientOptions{Address: o.address(), Token: strings.TrimSpace(o.env.getenv("TUMULT_TOKEN"))})
+func (o oncall) client() (*api.Client, error) {
+	return api.NewClient(api.ClientOptions{Address: o.address(), Token: strings.TrimSpace(o.env.getenv("TUMULT_TOKEN"))})
 }
 
 // fail prints err as one line and returns the exit code: 2 when the daemon
 // cannot be reached or refuses the token, else 1.
 func (o oncall) fail(err error) int {
-	var unreachable *agent.UnreachableError
-	var api *agent.APIError
+	var unreachable *api.UnreachableError
+	var answer *api.APIError
 	switch {
 	case errors.As(err, &unreachable):
 		fmt.Fprintf(o.env.err, "tumult: cannot reach the tumult daemon at %s: %s (is \"tumult agent\" running? set TUMULT_ADDR)\n",
 			unreachable.Address, unreachable.Cause())
 		return 2
-	case errors.As(err, &api) && api.Status == http.StatusUnauthorized && strings.TrimSpace(o.env.getenv("TUMULT_TOKEN")) == "":
-		fmt.Fprintf(o.env.err, "tumult: the daemon requires a token (set TUMULT_TOKEN): %s\n", oneLine(api.Message))
+	case errors.As(err, &answer) && answer.Status == http.StatusUnauthorized && strings.TrimSpace(o.env.getenv("TUMULT_TOKEN")) == "":
+		fmt.Fprintf(o.env.err, "tumult: the daemon requires a token (set TUMULT_TOKEN): %s\n", oneLine(answer.Message))
 		return 2
-	case errors.Is(err, agent.ErrUnauthorized) && errors.As(err, &api):
-		fmt.Fprintf(o.env.err, "tumult: the daemon refused the token (set TUMULT_TOKEN): %s\n", oneLine(api.Message))
+	case errors.Is(err, api.ErrUnauthorized) && errors.As(err, &answer):
+		fmt.Fprintf(o.env.err, "tumult: the daemon refused the token (set TUMULT_TOKEN): %s\n", oneLine(answer.Message))
 		return 2
 	}
 	fmt.Fprintf(o.env.err, "tumult %s: %s\n", o.name, oneLine(err.Error()))
@@ -86,7 +86,7 @@ func (o oncall) fail(err error) int {
 }
 
 // connect makes the client, or reports a bad TUMULT_ADDR (exit 2).
-func (o oncall) connect() (*agent.Client, bool) {
+func (o oncall) connect() (*api.Client, bool) {
 	c, err := o.client()
 	if err != nil {
 		fmt.Fprintf(o.env.err, "tumult: TUMULT_ADDR: %s\n", oneLine(err.Error()))
@@ -211,7 +211,7 @@ func (c *statusCmd) Help() string {
   Shows whether tumult is armed, paused or halted (by whom, why, since and
   until when), each policy's window and last decision, the guardian's
   sources, and the faults in progress. Reads TUMULT_ADDR (default
-  ` + agent.DefaultAddress + `) and TUMULT_TOKEN.
+  ` + api.DefaultAddress + `) and TUMULT_TOKEN.
 
 Options:
 ` + flagUsage(c.flags(new(bool)))
@@ -243,7 +243,7 @@ func (c *statusCmd) Run(args []string) int {
 	return 0
 }
 
-func writeStatus(w io.Writer, st agent.Status, ck clock) {
+func writeStatus(w io.Writer, st api.Status, ck clock) {
 	fmt.Fprintf(w, "State:    %s\n", describeState(st.State, st.Actor, st.Source, st.Reason, st.Since, st.Until, ck))
 	switch {
 	case st.Leader && st.Replica != "":
@@ -340,7 +340,7 @@ func describeState(s ledger.State, actor, source, reason string, since, until ti
 	return b.String()
 }
 
-func windowText(p agent.PolicyStatus, ck clock) string {
+func windowText(p api.PolicyStatus, ck clock) string {
 	switch {
 	case !p.Enabled:
 		return "disabled"
@@ -356,7 +356,7 @@ func windowText(p agent.PolicyStatus, ck clock) string {
 	return "closed"
 }
 
-func policyState(p agent.PolicyStatus, ck clock) string {
+func policyState(p api.PolicyStatus, ck clock) string {
 	s := stateWord(p.State)
 	if p.State != "" && p.State != ledger.Armed {
 		if p.StateActor != "" {
@@ -519,7 +519,7 @@ func (c *historyCmd) Run(args []string) int {
 		return 2
 	}
 	if f.json {
-		return c.raw("/v1/history", agent.HistoryParams(since, f.policy, f.limit))
+		return c.raw("/v1/history", api.HistoryParams(since, f.policy, f.limit))
 	}
 	cl, ok := c.connect()
 	if !ok {
@@ -615,7 +615,7 @@ func (c *pauseCmd) Run(args []string) int {
 	if !ok {
 		return 2
 	}
-	ctl, err := cl.Pause(context.Background(), agent.PauseRequest{Reason: f.reason, Policy: f.policy, For: f.forDur, Restore: f.restore})
+	ctl, err := cl.Pause(context.Background(), api.PauseRequest{Reason: f.reason, Policy: f.policy, For: f.forDur, Restore: f.restore})
 	if err != nil {
 		return c.fail(err)
 	}
@@ -674,7 +674,7 @@ func (c *resumeCmd) Run(args []string) int {
 	if !ok {
 		return 2
 	}
-	ctl, err := cl.Resume(context.Background(), agent.ResumeRequest{Reason: f.reason, Policy: f.policy})
+	ctl, err := cl.Resume(context.Background(), api.ResumeRequest{Reason: f.reason, Policy: f.policy})
 	if err != nil {
 		return c.fail(err)
 	}
@@ -715,7 +715,7 @@ func (c *haltCmd) Run(args []string) int {
 	if !ok {
 		return 2
 	}
-	if _, err := cl.Halt(context.Background(), agent.HaltRequest{Reason: reason}); err != nil {
+	if _, err := cl.Halt(context.Background(), api.HaltRequest{Reason: reason}); err != nil {
 		return c.fail(err)
 	}
 	fmt.Fprintf(c.env.out, "halted everything: running faults restored; reason %q\n", strings.TrimSpace(reason))

@@ -17,8 +17,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/inferensys/tumult/agent"
 	"github.com/inferensys/tumult/alerting"
+	"github.com/inferensys/tumult/api"
+	"github.com/inferensys/tumult/api/server"
 	"github.com/inferensys/tumult/ledger"
 	"github.com/inferensys/tumult/policies"
 	"github.com/inferensys/tumult/scheduler"
@@ -32,13 +33,13 @@ type oncallCall struct {
 	Arg    any
 }
 
-// oncallFake is the Service behind a real agent.NewServer, so the CLI is
+// oncallFake is the Service behind a real server.New, so the CLI is
 // tested over HTTP with the real API in between.
 type oncallFake struct {
 	mu      sync.Mutex
 	calls   []oncallCall
 	err     error
-	status  agent.Status
+	status  api.Status
 	control ledger.Control
 	faults  []ledger.Record
 	history []ledger.Record
@@ -57,16 +58,16 @@ func (f *oncallFake) Calls() []oncallCall {
 	return append([]oncallCall(nil), f.calls...)
 }
 
-func (f *oncallFake) Status(context.Context) (agent.Status, error) {
+func (f *oncallFake) Status(context.Context) (api.Status, error) {
 	return f.status, f.record("Status", "", nil)
 }
-func (f *oncallFake) Pause(_ context.Context, actor string, req agent.PauseRequest) (ledger.Control, error) {
+func (f *oncallFake) Pause(_ context.Context, actor string, req api.PauseRequest) (ledger.Control, error) {
 	return f.control, f.record("Pause", actor, req)
 }
-func (f *oncallFake) Resume(_ context.Context, actor string, req agent.ResumeRequest) (ledger.Control, error) {
+func (f *oncallFake) Resume(_ context.Context, actor string, req api.ResumeRequest) (ledger.Control, error) {
 	return f.control, f.record("Resume", actor, req)
 }
-func (f *oncallFake) Halt(_ context.Context, actor string, req agent.HaltRequest) (ledger.Control, error) {
+func (f *oncallFake) Halt(_ context.Context, actor string, req api.HaltRequest) (ledger.Control, error) {
 	return f.control, f.record("Halt", actor, req)
 }
 func (f *oncallFake) Faults(context.Context) ([]ledger.Record, error) {
@@ -79,8 +80,8 @@ func (f *oncallFake) History(_ context.Context, q ledger.HistoryQuery) ([]ledger
 func (f *oncallFake) Plan(context.Context, int) (scheduler.Plan, error) {
 	return scheduler.Plan{}, f.record("Plan", "", nil)
 }
-func (f *oncallFake) Reload(context.Context) (agent.ReloadResult, error) {
-	return agent.ReloadResult{}, f.record("Reload", "", nil)
+func (f *oncallFake) Reload(context.Context) (api.ReloadResult, error) {
+	return api.ReloadResult{}, f.record("Reload", "", nil)
 }
 func (f *oncallFake) AlertWebhook(context.Context, string, string, alerting.Webhook) (string, error) {
 	return "", f.record("AlertWebhook", "", nil)
@@ -100,9 +101,9 @@ func oncallDaemon(t *testing.T, fake *oncallFake) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "tokens")
 	require.NoError(t, os.WriteFile(path, []byte("alice:"+oncallToken+"\n"), 0o600))
-	tokens, err := agent.LoadTokens(path)
+	tokens, err := server.LoadTokens(path)
 	require.NoError(t, err)
-	ts := httptest.NewServer(agent.NewServer(agent.ServerOptions{Service: fake, Tokens: &tokens}))
+	ts := httptest.NewServer(server.New(server.Options{Service: fake, Tokens: &tokens}))
 	t.Cleanup(ts.Close)
 	t.Setenv("TUMULT_ADDR", ts.URL)
 	t.Setenv("TUMULT_TOKEN", oncallToken)
@@ -128,17 +129,17 @@ func newOncallFake(now time.Time) *oncallFake {
 		Result: ledger.Skipped, Reason: "min_healthy: 1 healthy of 2", Decided: now.Add(-2 * time.Hour), Finished: now.Add(-2 * time.Hour),
 		Fault: policies.FaultSpec{Kind: policies.FaultPause}, DryRun: true}
 	return &oncallFake{
-		status: agent.Status{
+		status: api.Status{
 			State: ledger.Paused, Actor: "bob", Source: "api", Reason: "deploy of checkout 1.4",
 			Since: now.Add(-5 * time.Minute), Until: now.Add(55 * time.Minute), Leader: true, Replica: "tumult-1",
-			Policies: []agent.PolicyStatus{
+			Policies: []api.PolicyStatus{
 				{Name: "checkout-crash", Enabled: true, Target: "docker/local", Fault: "kill", WindowOpen: true,
 					Closes: now.Add(3 * time.Hour), State: ledger.Paused, StateActor: "bob", Active: 1, Today: 3,
 					Last: "injected checkout-api-2", LastAt: now.Add(-time.Minute)},
 				{Name: "cart-pause", Enabled: true, DryRun: true, Target: "docker/local", Fault: "pause", State: ledger.Armed},
 				{Name: "search-restart", Enabled: false, Target: "nomad/prod", Fault: "restart", State: ledger.Armed},
 			},
-			Sources: []agent.SourceStatus{
+			Sources: []api.SourceStatus{
 				{Name: "alertmanager/main", Kind: "alert", Scope: "global", Up: true, LastRead: now.Add(-3 * time.Second)},
 				{Name: "checkout-availability", Kind: "slo", Scope: "checkout-crash", Up: false, Error: "query: connection refused"},
 			},
@@ -208,7 +209,7 @@ func TestStatusCommand(t *testing.T) {
 
 	code, out, errOut = oncallRun(now, "status", "-json")
 	require.Equal(t, 0, code, errOut)
-	var st agent.Status
+	var st api.Status
 	require.NoError(t, json.Unmarshal([]byte(out), &st))
 	require.Equal(t, ledger.Paused, st.State)
 	require.Len(t, st.Policies, 3)
@@ -219,7 +220,7 @@ func TestStatusCommand(t *testing.T) {
 }
 
 func TestStatusCommandEmpty(t *testing.T) {
-	oncallDaemon(t, &oncallFake{status: agent.Status{State: ledger.Armed, Leader: false, DryRun: true}})
+	oncallDaemon(t, &oncallFake{status: api.Status{State: ledger.Armed, Leader: false, DryRun: true}})
 	code, out, errOut := oncallRun(time.Now(), "status")
 	require.Equal(t, 0, code, errOut)
 	require.Equal(t, strings.Join([]string{
@@ -290,13 +291,13 @@ func TestControlCommands(t *testing.T) {
 	}{
 		{name: "pause everything for 2h", args: []string{"pause", "-for", "2h", "-reason", "deploy"},
 			wantOut:  `^paused everything until ` + untilLine + ` \(2h\): reason "deploy"\n$`,
-			wantCall: oncallCall{"Pause", "alice", agent.PauseRequest{Reason: "deploy", For: "2h"}}},
+			wantCall: oncallCall{"Pause", "alice", api.PauseRequest{Reason: "deploy", For: "2h"}}},
 		{name: "pause one policy, restore", args: []string{"pause", "-policy", "checkout-crash", "-restore", "-reason", "flaky"},
 			control: func(now time.Time) ledger.Control {
 				return ledger.Control{State: ledger.Armed, Policies: map[string]ledger.PolicyControl{"checkout-crash": {State: ledger.Paused}}}
 			},
 			wantOut:  `^paused policy checkout-crash until resumed: reason "flaky"; running faults restored\n$`,
-			wantCall: oncallCall{"Pause", "alice", agent.PauseRequest{Reason: "flaky", Policy: "checkout-crash", Restore: true}}},
+			wantCall: oncallCall{"Pause", "alice", api.PauseRequest{Reason: "flaky", Policy: "checkout-crash", Restore: true}}},
 		{name: "resume everything, note held policies", args: []string{"resume", "-reason", "deploy done"},
 			control: func(now time.Time) ledger.Control {
 				return ledger.Control{State: ledger.Armed, Policies: map[string]ledger.PolicyControl{
@@ -304,17 +305,17 @@ func TestControlCommands(t *testing.T) {
 			},
 			wantOut:  `^resumed everything: reason "deploy done"\n$`,
 			wantErr:  `^tumult: note: still held back on their own: a \(halted by bob\), b \(paused by guardian\)\n$`,
-			wantCall: oncallCall{"Resume", "alice", agent.ResumeRequest{Reason: "deploy done"}}},
+			wantCall: oncallCall{"Resume", "alice", api.ResumeRequest{Reason: "deploy done"}}},
 		{name: "resume a policy while everything is halted", args: []string{"resume", "-policy", "checkout-crash", "-reason", "fixed"},
 			control: func(now time.Time) ledger.Control {
 				return ledger.Control{State: ledger.Halted, Actor: "guardian", Reason: "alert HighErrorRate"}
 			},
 			wantOut:  `^resumed policy checkout-crash: reason "fixed"\n$`,
 			wantErr:  `^tumult: note: everything is HALTED by guardian: "alert HighErrorRate"\n$`,
-			wantCall: oncallCall{"Resume", "alice", agent.ResumeRequest{Reason: "fixed", Policy: "checkout-crash"}}},
+			wantCall: oncallCall{"Resume", "alice", api.ResumeRequest{Reason: "fixed", Policy: "checkout-crash"}}},
 		{name: "halt", args: []string{"halt", "-reason", "incident 42"},
 			wantOut:  `^halted everything: running faults restored; reason "incident 42"\n$`,
-			wantCall: oncallCall{"Halt", "alice", agent.HaltRequest{Reason: "incident 42"}}},
+			wantCall: oncallCall{"Halt", "alice", api.HaltRequest{Reason: "incident 42"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -370,11 +371,11 @@ func TestOncallCommandErrors(t *testing.T) {
 		{name: "no token", args: []string{"history"}, token: ptr(""), wantCode: 2,
 			wantErr: `^tumult: the daemon requires a token \(set TUMULT_TOKEN\): missing bearer token`},
 		{name: "unknown policy", args: []string{"pause", "-policy", "nope", "-reason", "x"},
-			svcErr: fmt.Errorf("pause: no policy %q: %w", "nope", agent.ErrNotFound), wantCode: 1,
+			svcErr: fmt.Errorf("pause: no policy %q: %w", "nope", api.ErrNotFound), wantCode: 1,
 			wantErr: `^tumult pause: pause: no policy "nope": not found \(HTTP 404\)$`},
 		{name: "daemon error", args: []string{"status"}, svcErr: fmt.Errorf("ledger:\nclosed"), wantCode: 1,
 			wantErr: `^tumult status: ledger: closed \(HTTP 500\)$`},
-		{name: "not leader", args: []string{"faults", "-json"}, svcErr: fmt.Errorf("replica 2 is a standby: %w", agent.ErrUnavailable), wantCode: 1,
+		{name: "not leader", args: []string{"faults", "-json"}, svcErr: fmt.Errorf("replica 2 is a standby: %w", api.ErrUnavailable), wantCode: 1,
 			wantErr: `^tumult faults: replica 2 is a standby: unavailable \(HTTP 503\)$`},
 	}
 	for _, tt := range tests {

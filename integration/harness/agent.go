@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/inferensys/tumult/agent"
+	"github.com/inferensys/tumult/api"
 )
 
 // The real daemon for tests: the tumult binary built from this module,
@@ -121,7 +121,7 @@ type Agent struct {
 	TokenName string
 	Token     string
 	// Client is a typed client of the API with Token.
-	Client *agent.Client
+	Client *api.Client
 
 	proc *process
 }
@@ -270,7 +270,7 @@ func (a *Agent) start(ctx context.Context) error {
 		return err
 	}
 	if a.Client == nil {
-		c, err := agent.NewClient(agent.ClientOptions{Address: a.URL(), Token: a.Token})
+		c, err := api.NewClient(api.ClientOptions{Address: a.URL(), Token: a.Token})
 		if err != nil {
 			return err
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/inferensys/tumult/agent"
+	"github.com/inferensys/tumult/api"
 	"github.com/inferensys/tumult/policies"
 )
 
@@ -66,7 +67,7 @@ type InProc struct {
 	// Agent is the running daemon.
 	Agent *agent.Agent
 	// Client talks to its API (with the token, when there is one).
-	Client *agent.Client
+	Client *api.Client
 	// Registry holds its metrics.
 	Registry *prometheus.Registry
 	// Config is the config it runs with.
@@ -187,7 +188,7 @@ func StartInProc(ctx context.Context, t testing.TB, opts InProcOptions) *InProc 
 		t.Fatalf("agent.New: %v", err)
 	}
 	p.Agent = a
-	p.Client, err = agent.NewClient(agent.ClientOptions{Address: "http://" + l.Addr().String(), Token: opts.Token})
+	p.Client, err = api.NewClient(api.ClientOptions{Address: "http://" + l.Addr().String(), Token: opts.Token})
 	require.NoError(t, err)
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))

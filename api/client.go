@@ -1,4 +1,4 @@
-package agent
+package api
 
 import (
 	"bytes"
@@ -226,7 +226,7 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 // answerError makes an *APIError of an error answer, JSON from tumult or
 // whatever a proxy in between sent.
 func answerError(resp *http.Response, data []byte) error {
-	var eb errorBody
+	var eb ErrorBody
 	if err := json.Unmarshal(data, &eb); err == nil && eb.Error != "" {
 		return &APIError{Status: resp.StatusCode, Message: eb.Error}
 	}

@@ -1,4 +1,4 @@
-package agent_test
+package server_test
 
 import (
 	"bytes"
@@ -18,8 +18,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/inferensys/tumult/agent"
 	"github.com/inferensys/tumult/alerting"
+	"github.com/inferensys/tumult/api"
+	"github.com/inferensys/tumult/api/server"
 	"github.com/inferensys/tumult/ledger"
 	"github.com/inferensys/tumult/policies"
 	"github.com/inferensys/tumult/scheduler"
@@ -40,15 +41,15 @@ type apiFake struct {
 	calls []apiCall
 	err   error
 
-	status  agent.Status
+	status  api.Status
 	control ledger.Control
 	faults  []ledger.Record
 	history []ledger.Record
 	plan    scheduler.Plan
-	reload  agent.ReloadResult
+	reload  api.ReloadResult
 }
 
-var _ agent.Service = (*apiFake)(nil)
+var _ server.Service = (*apiFake)(nil)
 
 func (f *apiFake) record(method, actor string, arg any) error {
 	f.mu.Lock()
@@ -63,16 +64,16 @@ func (f *apiFake) Calls() []apiCall {
 	return append([]apiCall(nil), f.calls...)
 }
 
-func (f *apiFake) Status(ctx context.Context) (agent.Status, error) {
+func (f *apiFake) Status(ctx context.Context) (api.Status, error) {
 	return f.status, f.record("Status", "", nil)
 }
-func (f *apiFake) Pause(ctx context.Context, actor string, req agent.PauseRequest) (ledger.Control, error) {
+func (f *apiFake) Pause(ctx context.Context, actor string, req api.PauseRequest) (ledger.Control, error) {
 	return f.control, f.record("Pause", actor, req)
 }
-func (f *apiFake) Resume(ctx context.Context, actor string, req agent.ResumeRequest) (ledger.Control, error) {
+func (f *apiFake) Resume(ctx context.Context, actor string, req api.ResumeRequest) (ledger.Control, error) {
 	return f.control, f.record("Resume", actor, req)
 }
-func (f *apiFake) Halt(ctx context.Context, actor string, req agent.HaltRequest) (ledger.Control, error) {
+func (f *apiFake) Halt(ctx context.Context, actor string, req api.HaltRequest) (ledger.Control, error) {
 	return f.control, f.record("Halt", actor, req)
 }
 func (f *apiFake) Faults(ctx context.Context) ([]ledger.Record, error) {
@@ -84,7 +85,7 @@ func (f *apiFake) History(ctx context.Context, q ledger.HistoryQuery) ([]ledger.
 func (f *apiFake) Plan(ctx context.Context, hours int) (scheduler.Plan, error) {
 	return f.plan, f.record("Plan", "", hours)
 }
-func (f *apiFake) Reload(ctx context.Context) (agent.ReloadResult, error) {
+func (f *apiFake) Reload(ctx context.Context) (api.ReloadResult, error) {
 	return f.reload, f.record("Reload", "", nil)
 }
 func (f *apiFake) AlertWebhook(ctx context.Context, actor, alertmanager string, wh alerting.Webhook) (string, error) {
@@ -113,13 +114,13 @@ func apiRecord(id, policy string) ledger.Record {
 
 func newAPIFake() *apiFake {
 	return &apiFake{
-		status: agent.Status{State: ledger.Armed, Leader: true,
-			Policies: []agent.PolicyStatus{{Name: "checkout-crash", Enabled: true, Target: "docker/local", Fault: "kill", State: ledger.Armed}}},
+		status: api.Status{State: ledger.Armed, Leader: true,
+			Policies: []api.PolicyStatus{{Name: "checkout-crash", Enabled: true, Target: "docker/local", Fault: "kill", State: ledger.Armed}}},
 		control: ledger.Control{State: ledger.Paused, Actor: "alice", Reason: "deploy", Since: apiNow, Version: 3},
 		faults:  []ledger.Record{apiRecord("20261016-092900-00000001", "checkout-crash")},
 		history: []ledger.Record{},
 		plan:    scheduler.Plan{From: apiNow, To: apiNow.Add(24 * time.Hour), Policies: []scheduler.PolicyPlan{}},
-		reload:  agent.ReloadResult{OK: true, Policies: 4},
+		reload:  api.ReloadResult{OK: true, Policies: 4},
 	}
 }
 
@@ -129,7 +130,7 @@ func newAPIServer(t *testing.T, fake *apiFake, withTokens bool, logs io.Writer) 
 	up := prometheus.NewGauge(prometheus.GaugeOpts{Name: "tumult_test_up"})
 	up.Set(1)
 	reg.MustRegister(up)
-	opts := agent.ServerOptions{
+	opts := server.Options{
 		Service:  fake,
 		Gatherer: reg,
 		MaxBody:  256,
@@ -139,11 +140,11 @@ func newAPIServer(t *testing.T, fake *apiFake, withTokens bool, logs io.Writer) 
 		opts.Logger = hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Info})
 	}
 	if withTokens {
-		tokens, err := agent.LoadTokens(writeTokensFile(t, apiTokenTxt))
+		tokens, err := server.LoadTokens(writeTokensFile(t, apiTokenTxt))
 		require.NoError(t, err)
 		opts.Tokens = &tokens
 	}
-	return agent.NewServer(opts)
+	return server.New(opts)
 }
 
 const validWebhook = `{"version":"4","status":"firing","receiver":"tumult","groupKey":"{}:{}",
@@ -169,11 +170,11 @@ func TestServerEndpoints(t *testing.T) {
 		{name: "pause", method: "POST", target: "/v1/pause", token: aliceToken,
 			body:     `{"reason":" deploy ","policy":"checkout-crash","for":"2h","restore":true}`,
 			wantCode: 200, wantBody: `"state": "paused"`,
-			wantCall: &apiCall{Method: "Pause", Actor: "alice", Arg: agent.PauseRequest{Reason: "deploy", Policy: "checkout-crash", For: "2h", Restore: true}}},
+			wantCall: &apiCall{Method: "Pause", Actor: "alice", Arg: api.PauseRequest{Reason: "deploy", Policy: "checkout-crash", For: "2h", Restore: true}}},
 		{name: "resume", method: "POST", target: "/v1/resume", token: aliceToken, body: `{"reason":"done"}`, wantCode: 200,
-			wantCall: &apiCall{Method: "Resume", Actor: "alice", Arg: agent.ResumeRequest{Reason: "done"}}},
+			wantCall: &apiCall{Method: "Resume", Actor: "alice", Arg: api.ResumeRequest{Reason: "done"}}},
 		{name: "halt", method: "POST", target: "/v1/halt", token: aliceToken, body: `{"reason":"incident 42"}`, wantCode: 200,
-			wantCall: &apiCall{Method: "Halt", Actor: "alice", Arg: agent.HaltRequest{Reason: "incident 42"}}},
+			wantCall: &apiCall{Method: "Halt", Actor: "alice", Arg: api.HaltRequest{Reason: "incident 42"}}},
 		{name: "faults", method: "GET", target: "/v1/faults", token: aliceToken, wantCode: 200,
 			wantBody: `"id": "20261016-092900-00000001"`, wantCall: &apiCall{Method: "Faults"}},
 		{name: "history filters", method: "GET", target: "/v1/history?since=24h&policy=checkout-crash&limit=5", token: aliceToken,
@@ -209,9 +210,9 @@ func TestServerEndpoints(t *testing.T) {
 		{name: "webhook without token", method: "POST", target: "/v1/alertmanager", body: validWebhook, wantCode: 401, wantNoSvc: true},
 		{name: "history wrong token", method: "GET", target: "/v1/history", token: "x", wantCode: 403, wantNoSvc: true},
 		{name: "no tokens file: anonymous", method: "POST", target: "/v1/halt", body: `{"reason":"r"}`, noTokens: true, wantCode: 200,
-			wantCall: &apiCall{Method: "Halt", Actor: "anonymous", Arg: agent.HaltRequest{Reason: "r"}}},
+			wantCall: &apiCall{Method: "Halt", Actor: "anonymous", Arg: api.HaltRequest{Reason: "r"}}},
 		{name: "no tokens file: token ignored", method: "POST", target: "/v1/halt", body: `{"reason":"r"}`, token: "anything", noTokens: true,
-			wantCode: 200, wantCall: &apiCall{Method: "Halt", Actor: "anonymous", Arg: agent.HaltRequest{Reason: "r"}}},
+			wantCode: 200, wantCall: &apiCall{Method: "Halt", Actor: "anonymous", Arg: api.HaltRequest{Reason: "r"}}},
 
 		// Bodies.
 		{name: "body too large", method: "POST", target: "/v1/pause", token: aliceToken,
@@ -250,16 +251,16 @@ func TestServerEndpoints(t *testing.T) {
 
 		// Service errors.
 		{name: "not found", method: "POST", target: "/v1/pause", token: aliceToken, body: `{"reason":"x","policy":"nope"}`,
-			svcErr: fmt.Errorf("pause policy %q: %w", "nope", agent.ErrNotFound), wantCode: 404, wantBody: `{"error":"pause policy \"nope\": not found"}`},
+			svcErr: fmt.Errorf("pause policy %q: %w", "nope", api.ErrNotFound), wantCode: 404, wantBody: `{"error":"pause policy \"nope\": not found"}`},
 		{name: "conflict", method: "POST", target: "/v1/resume", token: aliceToken, body: `{"reason":"x"}`,
-			svcErr: fmt.Errorf("resume: %w", agent.ErrConflict), wantCode: 409},
-		{name: "bad request", method: "GET", target: "/v1/plan", token: aliceToken, svcErr: fmt.Errorf("plan: %w", agent.ErrBadRequest), wantCode: 400},
-		{name: "unavailable", method: "GET", target: "/v1/status", token: aliceToken, svcErr: fmt.Errorf("not the leader: %w", agent.ErrUnavailable), wantCode: 503},
+			svcErr: fmt.Errorf("resume: %w", api.ErrConflict), wantCode: 409},
+		{name: "bad request", method: "GET", target: "/v1/plan", token: aliceToken, svcErr: fmt.Errorf("plan: %w", api.ErrBadRequest), wantCode: 400},
+		{name: "unavailable", method: "GET", target: "/v1/status", token: aliceToken, svcErr: fmt.Errorf("not the leader: %w", api.ErrUnavailable), wantCode: 503},
 		{name: "deadline", method: "GET", target: "/v1/faults", token: aliceToken, svcErr: fmt.Errorf("list: %w", context.DeadlineExceeded), wantCode: 503},
 		{name: "other error", method: "POST", target: "/v1/reload", token: aliceToken, svcErr: errors.New("disk on fire"), wantCode: 500,
 			wantBody: `{"error":"disk on fire"}`},
 		{name: "webhook service error", method: "POST", target: "/v1/alertmanager", token: amToken, body: validWebhook,
-			svcErr: fmt.Errorf("guardian: %w", agent.ErrUnavailable), wantCode: 503},
+			svcErr: fmt.Errorf("guardian: %w", api.ErrUnavailable), wantCode: 503},
 
 		// Routing.
 		{name: "wrong method", method: "GET", target: "/v1/pause", token: aliceToken, wantCode: 405, wantBody: `{"error":"method GET not allowed on /v1/pause; use POST"}`, wantNoSvc: true},

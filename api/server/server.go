@@ -1,4 +1,4 @@
-package agent
+package server
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/inferensys/tumult/alerting"
+	"github.com/inferensys/tumult/api"
 	"github.com/inferensys/tumult/ledger"
 	"github.com/inferensys/tumult/policies"
 )
@@ -33,8 +34,8 @@ const MaxPlanHours = 2160
 // tokens file.
 const AnonymousActor = "anonymous"
 
-// ServerOptions configure NewServer.
-type ServerOptions struct {
+// Options configure New.
+type Options struct {
 	// Service answers the calls. Required.
 	Service Service
 	// Tokens, when set, are required on every /v1 call except
@@ -70,11 +71,11 @@ type apiServer struct {
 	now     func() time.Time
 }
 
-// NewServer returns the HTTP API of the agent: the /v1 endpoints, /metrics
+// New returns the HTTP API of the agent: the /v1 endpoints, /metrics
 // and /v1/health. Every error answer is JSON {"error": "…"}. Unsafe
 // cross-origin browser requests are refused (403), so that a web page open
 // on an on-call laptop cannot resume chaos against a daemon without tokens.
-func NewServer(opts ServerOptions) http.Handler {
+func New(opts Options) http.Handler {
 	s := &apiServer{
 		svc:     opts.Service,
 		tokens:  opts.Tokens,
@@ -230,13 +231,8 @@ func (s *apiServer) reply(w http.ResponseWriter, v any) {
 	_, _ = w.Write(buf.Bytes())
 }
 
-// errorBody is every error answer of the API.
-type errorBody struct {
-	Error string `json:"error"`
-}
-
 func (s *apiServer) fail(w http.ResponseWriter, status int, format string, args ...any) {
-	b, _ := json.Marshal(errorBody{Error: fmt.Sprintf(format, args...)})
+	b, _ := json.Marshal(api.ErrorBody{Error: fmt.Sprintf(format, args...)})
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -306,10 +302,10 @@ func (s *apiServer) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if st.Policies == nil {
-		st.Policies = []PolicyStatus{}
+		st.Policies = []api.PolicyStatus{}
 	}
 	if st.Sources == nil {
-		st.Sources = []SourceStatus{}
+		st.Sources = []api.SourceStatus{}
 	}
 	if st.Faults == nil {
 		st.Faults = []ledger.Record{}
@@ -318,7 +314,7 @@ func (s *apiServer) status(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *apiServer) pause(w http.ResponseWriter, r *http.Request) {
-	var req PauseRequest
+	var req api.PauseRequest
 	serveChange(s, w, r, &req, &req.Reason, func() bool {
 		req.Policy = strings.TrimSpace(req.Policy)
 		return s.checkFor(w, req.For)
@@ -326,7 +322,7 @@ func (s *apiServer) pause(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *apiServer) resume(w http.ResponseWriter, r *http.Request) {
-	var req ResumeRequest
+	var req api.ResumeRequest
 	serveChange(s, w, r, &req, &req.Reason, func() bool {
 		req.Policy = strings.TrimSpace(req.Policy)
 		return true
@@ -334,7 +330,7 @@ func (s *apiServer) resume(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *apiServer) halt(w http.ResponseWriter, r *http.Request) {
-	var req HaltRequest
+	var req api.HaltRequest
 	serveChange(s, w, r, &req, &req.Reason, nil, s.svc.Halt)
 }
 
@@ -519,4 +515,21 @@ func (s *apiServer) query(w http.ResponseWriter, r *http.Request, allowed ...str
 func (s *apiServer) noQuery(w http.ResponseWriter, r *http.Request) bool {
 	_, ok := s.query(w, r)
 	return ok
+}
+
+// apiStatusOf maps an error of the Service to an HTTP status code.
+func apiStatusOf(err error) int {
+	switch {
+	case errors.Is(err, api.ErrBadRequest):
+		return http.StatusBadRequest
+	case errors.Is(err, api.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, api.ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, api.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		// A Service call that ran out of time is the agent being busy or
+		// a backend being slow: worth a retry, unlike a 500.
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
 }

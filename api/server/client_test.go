@@ -1,4 +1,4 @@
-package agent_test
+package server_test
 
 import (
 	"context"
@@ -13,15 +13,15 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/inferensys/tumult/agent"
+	"github.com/inferensys/tumult/api"
 	"github.com/inferensys/tumult/ledger"
 )
 
-func newAPIClient(t *testing.T, fake *apiFake, token string) *agent.Client {
+func newAPIClient(t *testing.T, fake *apiFake, token string) *api.Client {
 	t.Helper()
 	ts := httptest.NewServer(newAPIServer(t, fake, true, nil))
 	t.Cleanup(ts.Close)
-	c, err := agent.NewClient(agent.ClientOptions{Address: ts.URL, Token: token})
+	c, err := api.NewClient(api.ClientOptions{Address: ts.URL, Token: token})
 	require.NoError(t, err)
 	return c
 }
@@ -38,13 +38,13 @@ func TestClientRoundTrip(t *testing.T) {
 	require.Equal(t, fake.status.Policies, st.Policies)
 	require.Equal(t, ledger.Armed, st.State)
 
-	ctl, err := c.Pause(ctx, agent.PauseRequest{Reason: "deploy", For: "2h"})
+	ctl, err := c.Pause(ctx, api.PauseRequest{Reason: "deploy", For: "2h"})
 	require.NoError(t, err)
 	require.Equal(t, fake.control, ctl)
 
-	_, err = c.Resume(ctx, agent.ResumeRequest{Reason: "done", Policy: "checkout-crash"})
+	_, err = c.Resume(ctx, api.ResumeRequest{Reason: "done", Policy: "checkout-crash"})
 	require.NoError(t, err)
-	_, err = c.Halt(ctx, agent.HaltRequest{Reason: "incident"})
+	_, err = c.Halt(ctx, api.HaltRequest{Reason: "incident"})
 	require.NoError(t, err)
 
 	faults, err := c.Faults(ctx)
@@ -76,9 +76,9 @@ func TestClientRoundTrip(t *testing.T) {
 
 	require.Equal(t, []apiCall{
 		{Method: "Status"},
-		{Method: "Pause", Actor: "alice", Arg: agent.PauseRequest{Reason: "deploy", For: "2h"}},
-		{Method: "Resume", Actor: "alice", Arg: agent.ResumeRequest{Reason: "done", Policy: "checkout-crash"}},
-		{Method: "Halt", Actor: "alice", Arg: agent.HaltRequest{Reason: "incident"}},
+		{Method: "Pause", Actor: "alice", Arg: api.PauseRequest{Reason: "deploy", For: "2h"}},
+		{Method: "Resume", Actor: "alice", Arg: api.ResumeRequest{Reason: "done", Policy: "checkout-crash"}},
+		{Method: "Halt", Actor: "alice", Arg: api.HaltRequest{Reason: "incident"}},
 		{Method: "Faults"},
 		{Method: "History", Arg: ledger.HistoryQuery{Since: apiNow.Add(-36 * time.Hour), Policy: "checkout-crash", Limit: 10}},
 		{Method: "Plan", Arg: 48},
@@ -96,17 +96,17 @@ func TestClientErrors(t *testing.T) {
 		require.NoError(t, err)
 		addr := l.Addr().String()
 		require.NoError(t, l.Close())
-		c, err := agent.NewClient(agent.ClientOptions{Address: addr})
+		c, err := api.NewClient(api.ClientOptions{Address: addr})
 		require.NoError(t, err)
 		require.Equal(t, "http://"+addr, c.Address())
 
 		_, err = c.Status(ctx)
-		require.ErrorIs(t, err, agent.ErrDaemonUnreachable)
-		var ue *agent.UnreachableError
+		require.ErrorIs(t, err, api.ErrDaemonUnreachable)
+		var ue *api.UnreachableError
 		require.ErrorAs(t, err, &ue)
 		require.Equal(t, "connection refused", ue.Cause())
 		require.Equal(t, fmt.Sprintf("cannot reach the tumult daemon at http://%s: connection refused", addr), err.Error())
-		require.False(t, errors.Is(err, agent.ErrUnauthorized))
+		require.False(t, errors.Is(err, api.ErrUnauthorized))
 	})
 
 	t.Run("timeout", func(t *testing.T) {
@@ -119,10 +119,10 @@ func TestClientErrors(t *testing.T) {
 		}))
 		defer ts.Close()
 		defer close(block)
-		c, err := agent.NewClient(agent.ClientOptions{Address: ts.URL, HTTPClient: &http.Client{Timeout: 50 * time.Millisecond}})
+		c, err := api.NewClient(api.ClientOptions{Address: ts.URL, HTTPClient: &http.Client{Timeout: 50 * time.Millisecond}})
 		require.NoError(t, err)
 		err = c.Health(ctx)
-		require.ErrorIs(t, err, agent.ErrDaemonUnreachable)
+		require.ErrorIs(t, err, api.ErrDaemonUnreachable)
 		require.Contains(t, err.Error(), "timed out")
 	})
 
@@ -132,7 +132,7 @@ func TestClientErrors(t *testing.T) {
 		cancel()
 		_, err := c.Status(cctx)
 		require.ErrorIs(t, err, context.Canceled)
-		require.False(t, errors.Is(err, agent.ErrDaemonUnreachable))
+		require.False(t, errors.Is(err, api.ErrDaemonUnreachable))
 	})
 
 	tests := []struct {
@@ -142,11 +142,11 @@ func TestClientErrors(t *testing.T) {
 		status int
 		is     error
 	}{
-		{"no token", "", nil, 401, agent.ErrUnauthorized},
-		{"wrong token", "wrong-token-0123456789", nil, 403, agent.ErrUnauthorized},
-		{"not found", aliceToken, fmt.Errorf("policy %q: %w", "nope", agent.ErrNotFound), 404, agent.ErrNotFound},
-		{"conflict", aliceToken, agent.ErrConflict, 409, agent.ErrConflict},
-		{"unavailable", aliceToken, agent.ErrUnavailable, 503, agent.ErrUnavailable},
+		{"no token", "", nil, 401, api.ErrUnauthorized},
+		{"wrong token", "wrong-token-0123456789", nil, 403, api.ErrUnauthorized},
+		{"not found", aliceToken, fmt.Errorf("policy %q: %w", "nope", api.ErrNotFound), 404, api.ErrNotFound},
+		{"conflict", aliceToken, api.ErrConflict, 409, api.ErrConflict},
+		{"unavailable", aliceToken, api.ErrUnavailable, 503, api.ErrUnavailable},
 		{"internal", aliceToken, errors.New("boom"), 500, nil},
 	}
 	for _, tt := range tests {
@@ -154,18 +154,18 @@ func TestClientErrors(t *testing.T) {
 			fake := newAPIFake()
 			fake.err = tt.svcErr
 			c := newAPIClient(t, fake, tt.token)
-			_, err := c.Pause(ctx, agent.PauseRequest{Reason: "x", Policy: "nope"})
-			var ae *agent.APIError
+			_, err := c.Pause(ctx, api.PauseRequest{Reason: "x", Policy: "nope"})
+			var ae *api.APIError
 			require.ErrorAs(t, err, &ae)
 			require.Equal(t, tt.status, ae.Status)
 			require.NotEmpty(t, ae.Message)
 			if tt.is != nil {
 				require.ErrorIs(t, err, tt.is)
 			}
-			if tt.is != agent.ErrUnauthorized {
-				require.False(t, errors.Is(err, agent.ErrUnauthorized))
+			if tt.is != api.ErrUnauthorized {
+				require.False(t, errors.Is(err, api.ErrUnauthorized))
 			}
-			require.False(t, errors.Is(err, agent.ErrDaemonUnreachable))
+			require.False(t, errors.Is(err, api.ErrDaemonUnreachable))
 		})
 	}
 
@@ -174,10 +174,10 @@ func TestClientErrors(t *testing.T) {
 			http.Error(w, "<html>bad gateway</html>", http.StatusBadGateway)
 		}))
 		defer ts.Close()
-		c, err := agent.NewClient(agent.ClientOptions{Address: ts.URL})
+		c, err := api.NewClient(api.ClientOptions{Address: ts.URL})
 		require.NoError(t, err)
 		_, err = c.Faults(ctx)
-		var ae *agent.APIError
+		var ae *api.APIError
 		require.ErrorAs(t, err, &ae)
 		require.Equal(t, 502, ae.Status)
 		require.Contains(t, ae.Message, "Bad Gateway: <html>bad gateway</html>")
@@ -185,7 +185,7 @@ func TestClientErrors(t *testing.T) {
 
 	t.Run("bad address", func(t *testing.T) {
 		for _, addr := range []string{"ftp://x", "http://", "http://[::1"} {
-			_, err := agent.NewClient(agent.ClientOptions{Address: addr})
+			_, err := api.NewClient(api.ClientOptions{Address: addr})
 			require.Error(t, err, addr)
 		}
 	})

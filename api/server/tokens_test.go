@@ -1,4 +1,4 @@
-package agent_test
+package server_test
 
 import (
 	"os"
@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/inferensys/tumult/agent"
+	"github.com/inferensys/tumult/api/server"
 )
 
 func writeTokensFile(t *testing.T, content string) string {
@@ -37,7 +37,7 @@ func TestLoadTokensErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := writeTokensFile(t, tt.content)
-			_, err := agent.LoadTokens(path)
+			_, err := server.LoadTokens(path)
 			require.Error(t, err)
 			require.Contains(t, err.Error(), "tokens file "+path+":"+tt.want)
 			// A token must never appear in an error message.
@@ -47,11 +47,11 @@ func TestLoadTokensErrors(t *testing.T) {
 
 	t.Run("no tokens", func(t *testing.T) {
 		path := writeTokensFile(t, "# nobody yet\n\n")
-		_, err := agent.LoadTokens(path)
+		_, err := server.LoadTokens(path)
 		require.ErrorContains(t, err, "holds no token")
 	})
 	t.Run("missing file", func(t *testing.T) {
-		_, err := agent.LoadTokens(filepath.Join(t.TempDir(), "absent"))
+		_, err := server.LoadTokens(filepath.Join(t.TempDir(), "absent"))
 		require.ErrorIs(t, err, os.ErrNotExist)
 		require.ErrorContains(t, err, "read tokens file")
 	})
@@ -65,7 +65,7 @@ func TestTokensLookup(t *testing.T) {
 		"",
 		"alertmanager:cccccccccccccccccccccccccccccccc\r",
 	}, "\n"))
-	tokens, err := agent.LoadTokens(path)
+	tokens, err := server.LoadTokens(path)
 	require.NoError(t, err)
 	require.Equal(t, 3, tokens.Len())
 	require.Equal(t, []string{"alice", "bob", "alertmanager"}, tokens.Names())
@@ -90,9 +90,9 @@ func TestTokensLookup(t *testing.T) {
 		require.Equal(t, tt.name, name, "token %q", tt.token)
 	}
 
-	var none *agent.Tokens
+	var none *server.Tokens
 	_, ok := none.Lookup("aaaaaaaaaaaaaaaaaaaa")
 	require.False(t, ok)
-	_, ok = (&agent.Tokens{}).Lookup("")
+	_, ok = (&server.Tokens{}).Lookup("")
 	require.False(t, ok)
 }

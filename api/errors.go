@@ -1,7 +1,6 @@
-package agent
+package api
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -105,19 +104,7 @@ func (e *UnreachableError) Cause() string {
 	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
-// apiStatusOf maps an error of the Service to an HTTP status code.
-func apiStatusOf(err error) int {
-	switch {
-	case errors.Is(err, ErrBadRequest):
-		return http.StatusBadRequest
-	case errors.Is(err, ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, ErrConflict):
-		return http.StatusConflict
-	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		// A Service call that ran out of time is the agent being busy or
-		// a backend being slow: worth a retry, unlike a 500.
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
+// ErrorBody is every error answer of the API: {"error": "…"}.
+type ErrorBody struct {
+	Error string `json:"error"`
 }

@@ -1,32 +1,10 @@
-package agent
+package api
 
 import (
-	"context"
 	"time"
 
-	"github.com/inferensys/tumult/alerting"
 	"github.com/inferensys/tumult/ledger"
-	"github.com/inferensys/tumult/scheduler"
 )
-
-// Service is what the HTTP API serves. The running agent implements it;
-// API tests use a fake.
-type Service interface {
-	Status(ctx context.Context) (Status, error)
-	Pause(ctx context.Context, actor string, req PauseRequest) (ledger.Control, error)
-	Resume(ctx context.Context, actor string, req ResumeRequest) (ledger.Control, error)
-	Halt(ctx context.Context, actor string, req HaltRequest) (ledger.Control, error)
-	Faults(ctx context.Context) ([]ledger.Record, error)
-	History(ctx context.Context, q ledger.HistoryQuery) ([]ledger.Record, error)
-	Plan(ctx context.Context, hours int) (scheduler.Plan, error)
-	Reload(ctx context.Context) (ReloadResult, error)
-	// AlertWebhook takes an Alertmanager webhook delivery. alertmanager
-	// names the configured Alertmanager that sent it (the ?alertmanager=
-	// query parameter); empty counts it for every Alertmanager. A name
-	// the config lacks is counted like no name, never dropped, and the
-	// warning says so.
-	AlertWebhook(ctx context.Context, actor, alertmanager string, wh alerting.Webhook) (warning string, err error)
-}
 
 // PauseRequest is the body of POST /v1/pause.
 type PauseRequest struct {
