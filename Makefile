@@ -54,7 +54,7 @@ lint: ## gofmt, go vet, staticcheck, and go.mod tidiness
 .PHONY: fuzz
 fuzz: ## Fuzz the policy and config parsers for FUZZTIME each (default 30s)
 	$(GO) test ./policies -run '^$$' -fuzz '^FuzzParsePolicies$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./policies -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./config -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME)
 
 .PHONY: bench
 bench: deps ## Run the benchmarks and print their figures

@@ -19,6 +19,7 @@ import (
 	"github.com/inferensys/tumult/api"
 	"github.com/inferensys/tumult/api/server"
 	"github.com/inferensys/tumult/clock"
+	"github.com/inferensys/tumult/config"
 	"github.com/inferensys/tumult/guardian"
 	"github.com/inferensys/tumult/ledger"
 	"github.com/inferensys/tumult/policies"
@@ -27,7 +28,7 @@ import (
 
 // Options configure an Agent.
 type Options struct {
-	Config *policies.Config
+	Config *config.Config
 	Logger hclog.Logger
 	Clock  clock.Clock
 	// Registry takes the metrics; a fresh one when nil.
@@ -47,7 +48,7 @@ type Options struct {
 // Agent is the tumult daemon.
 type Agent struct {
 	opts   Options
-	cfg    *policies.Config
+	cfg    *config.Config
 	log    hclog.Logger
 	clock  clock.Clock
 	reg    *prometheus.Registry
@@ -158,7 +159,7 @@ type sources struct {
 	prometheus   map[string]*alerting.Prometheus
 }
 
-func newSources(cfg *policies.Config, log hclog.Logger) (sources, error) {
+func newSources(cfg *config.Config, log hclog.Logger) (sources, error) {
 	s := sources{alertmanager: map[string]*alerting.Alertmanager{}, prometheus: map[string]*alerting.Prometheus{}}
 	for _, am := range cfg.Alertmanagers {
 		c, err := alerting.NewAlertmanager(alerting.AlertmanagerOptions{Name: am.Name, Address: am.Address, Logger: log})

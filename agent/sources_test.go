@@ -14,6 +14,7 @@ import (
 	"github.com/inferensys/tumult/agent"
 	"github.com/inferensys/tumult/alerting"
 	"github.com/inferensys/tumult/api"
+	"github.com/inferensys/tumult/config"
 	"github.com/inferensys/tumult/guardian"
 	"github.com/inferensys/tumult/ledger"
 	"github.com/inferensys/tumult/ledger/ledgertest"
@@ -218,7 +219,7 @@ func TestGuardOfWebhook(t *testing.T) {
 	require.NoError(t, err)
 	w, err := guardian.NewWatcher(guardian.WatcherOptions{
 		Controller: ctrl,
-		Config:     policies.GuardianConfig{HaltOn: policies.HaltOn{Alerts: []policies.AlertWire{{Alertmanager: "main", Matchers: []policies.Matcher{m}}}}},
+		Config:     config.GuardianConfig{HaltOn: policies.HaltOn{Alerts: []policies.AlertWire{{Alertmanager: "main", Matchers: []policies.Matcher{m}}}}},
 	})
 	require.NoError(t, err)
 	g := agent.GuardOf(w)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/inferensys/tumult/config"
 	"github.com/inferensys/tumult/policies"
 	"github.com/inferensys/tumult/targets"
 	"github.com/inferensys/tumult/targets/docker"
@@ -18,14 +19,14 @@ import (
 // config on first use, so that an endpoint no policy uses is never
 // contacted.
 type targetSet struct {
-	cfg *policies.Config
+	cfg *config.Config
 	log hclog.Logger
 
 	mu   sync.Mutex
 	made map[string]targets.Target
 }
 
-func newTargetSet(cfg *policies.Config, log hclog.Logger) *targetSet {
+func newTargetSet(cfg *config.Config, log hclog.Logger) *targetSet {
 	return &targetSet{cfg: cfg, log: log, made: map[string]targets.Target{}}
 }
 

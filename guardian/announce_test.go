@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/inferensys/tumult/config"
 	"github.com/inferensys/tumult/ledger"
 	"github.com/inferensys/tumult/policies"
 	"github.com/inferensys/tumult/targets"
@@ -119,7 +120,7 @@ func TestAnnounceNudge(t *testing.T) {
 func TestAnnounceGuardianHalt(t *testing.T) {
 	h := newHarness(t, setup{
 		announce: true,
-		cfg:      policies.GuardianConfig{HaltOn: alertWire(t, `severity="page"`)},
+		cfg:      config.GuardianConfig{HaltOn: alertWire(t, `severity="page"`)},
 		alerts:   []Alert{alert("alertname", "FleetDown", "severity", "page")},
 	})
 	h.waitGlobal(ledger.Halted)

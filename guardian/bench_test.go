@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/inferensys/tumult/clock"
+	"github.com/inferensys/tumult/config"
 	"github.com/inferensys/tumult/ledger"
 	"github.com/inferensys/tumult/policies"
 )
@@ -32,7 +33,7 @@ func (s *signalHalter) Resume(context.Context, Change) (ledger.Control, error) {
 // 20 alert wires to evaluate. The target for the whole path is 50 ms.
 func BenchmarkIngestToHalt(b *testing.B) {
 	sh := &signalHalter{called: make(chan time.Time, 1)}
-	cfg := policies.GuardianConfig{StaleAfter: time.Hour}
+	cfg := config.GuardianConfig{StaleAfter: time.Hour}
 	var ps []*policies.Policy
 	for i := range 20 {
 		m, err := policies.ParseMatcher(`service=~"svc-` + string(rune('a'+i)) + `|x"`)

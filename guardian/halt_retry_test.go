@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/inferensys/tumult/clock"
+	"github.com/inferensys/tumult/config"
 	"github.com/inferensys/tumult/ledger"
-	"github.com/inferensys/tumult/policies"
 )
 
 // failingHalter fails every halt while err is set, either before anything
@@ -105,7 +105,7 @@ func TestFailedHaltRetriesWithBackoff(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var fh *failingHalter
 			h := newHarness(t, setup{
-				cfg:    policies.GuardianConfig{HaltOn: alertWire(t, `severity="page"`)},
+				cfg:    config.GuardianConfig{HaltOn: alertWire(t, `severity="page"`)},
 				alerts: []Alert{alert("alertname", "FleetDown", "severity", "page")},
 				opts: func(o *WatcherOptions) {
 					fh = &failingHalter{clk: o.Clock.(*clock.Fake), recorded: tc.recorded, err: errors.New("consul down")}
@@ -145,7 +145,7 @@ func TestFailedHaltRetriesWithBackoff(t *testing.T) {
 func TestFailedHaltResumedWhileTripped(t *testing.T) {
 	var fh *failingHalter
 	h := newHarness(t, setup{
-		cfg:    policies.GuardianConfig{HaltOn: alertWire(t, `severity="page"`)},
+		cfg:    config.GuardianConfig{HaltOn: alertWire(t, `severity="page"`)},
 		alerts: []Alert{alert("alertname", "FleetDown", "severity", "page")},
 		opts: func(o *WatcherOptions) {
 			fh = &failingHalter{clk: o.Clock.(*clock.Fake), recorded: true, err: errors.New("restore: docker down")}
@@ -172,7 +172,7 @@ func TestFailedHaltResumedWhileTripped(t *testing.T) {
 func TestFailedHaltDroppedWhenClear(t *testing.T) {
 	var fh *failingHalter
 	h := newHarness(t, setup{
-		cfg:    policies.GuardianConfig{HaltOn: alertWire(t, `severity="page"`)},
+		cfg:    config.GuardianConfig{HaltOn: alertWire(t, `severity="page"`)},
 		alerts: []Alert{alert("alertname", "FleetDown", "severity", "page")},
 		opts: func(o *WatcherOptions) {
 			fh = &failingHalter{clk: o.Clock.(*clock.Fake), err: errors.New("consul down")}

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/inferensys/tumult/clock"
+	"github.com/inferensys/tumult/config"
 	"github.com/inferensys/tumult/ledger"
 	"github.com/inferensys/tumult/ledger/ledgertest"
 	"github.com/inferensys/tumult/policies"
@@ -220,7 +221,7 @@ func (f *fakeFaults) set(recs ...ledger.Record) {
 
 // setup says what a harness runs.
 type setup struct {
-	cfg      policies.GuardianConfig
+	cfg      config.GuardianConfig
 	policies []*policies.Policy
 	// noConsul leaves the Consul source out (no consul block).
 	noConsul bool

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/inferensys/tumult/clock"
+	"github.com/inferensys/tumult/config"
 	"github.com/inferensys/tumult/ledger"
 	"github.com/inferensys/tumult/policies"
 )
@@ -64,10 +65,10 @@ type WatcherOptions struct {
 	ActiveFaults func(ctx context.Context) ([]ledger.Record, error)
 	// Config holds the global trip wires, stale_after, resume and
 	// clear_for. Zero StaleAfter and ClearFor take the policies defaults.
-	Config policies.GuardianConfig
+	Config config.GuardianConfig
 
 	// Alertmanagers by agent-config name, and how often to poll each
-	// (policies.DefaultPollInterval when missing).
+	// (config.DefaultPollInterval when missing).
 	Alertmanagers map[string]AlertSource
 	PollIntervals map[string]time.Duration
 	// SLO sources by prometheus name, read every SLOInterval.
@@ -170,13 +171,13 @@ func NewWatcher(opts WatcherOptions) (*Watcher, error) {
 		opts.AnnounceCheck = DefaultAnnounceCheck
 	}
 	if opts.Config.StaleAfter <= 0 {
-		opts.Config.StaleAfter = policies.DefaultStaleAfter
+		opts.Config.StaleAfter = config.DefaultStaleAfter
 	}
 	if opts.Config.ClearFor <= 0 {
-		opts.Config.ClearFor = policies.DefaultClearFor
+		opts.Config.ClearFor = config.DefaultClearFor
 	}
 	if opts.Config.Resume == "" {
-		opts.Config.Resume = policies.ResumeManual
+		opts.Config.Resume = config.ResumeManual
 	}
 	w := &Watcher{
 		opts:         opts,
@@ -295,7 +296,7 @@ func (w *Watcher) alertSource(name string) *source {
 	src, ok := w.opts.Alertmanagers[name]
 	iv := w.opts.PollIntervals[name]
 	if iv <= 0 {
-		iv = policies.DefaultPollInterval
+		iv = config.DefaultPollInterval
 	}
 	s := &source{name: "alertmanager/" + name, kind: KindAlert, label: "alertmanager " + name, interval: iv, def: name}
 	if !ok {
@@ -756,7 +757,7 @@ func byGuardian(p ledger.PolicyControl) bool {
 // wire; for a policy the global ones and its own) have all been clear for
 // clear_for, and that is itself at least clear_for old. Locked.
 func (w *Watcher) resumable(now time.Time) []Change {
-	if w.opts.Config.Resume != policies.ResumeAuto || !w.haveControl {
+	if w.opts.Config.Resume != config.ResumeAuto || !w.haveControl {
 		return nil
 	}
 	reason := "all sources clear for " + policies.FormatDuration(w.clearFor)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/inferensys/tumult/config"
 	"github.com/inferensys/tumult/ledger"
 	"github.com/inferensys/tumult/policies"
 )
@@ -117,7 +118,7 @@ func TestAlertWires(t *testing.T) {
 }
 
 func TestReadErrorFailsClosed(t *testing.T) {
-	cfg := policies.GuardianConfig{HaltOn: alertWire(t, `severity="page"`), StaleAfter: 15 * time.Second}
+	cfg := config.GuardianConfig{HaltOn: alertWire(t, `severity="page"`), StaleAfter: 15 * time.Second}
 	h := newHarness(t, setup{cfg: cfg})
 	ok, why := h.allow(nil)
 	require.True(t, ok, why)
@@ -173,7 +174,7 @@ func TestNeverReadFailsClosed(t *testing.T) {
 		{
 			name: "alertmanager down from the start",
 			s: func(t *testing.T) setup {
-				return setup{cfg: policies.GuardianConfig{HaltOn: alertWire(t)}, amErr: errDown}
+				return setup{cfg: config.GuardianConfig{HaltOn: alertWire(t)}, amErr: errDown}
 			},
 			source:  "alertmanager/main",
 			wantWhy: "alertmanager main not read yet: " + errDown.Error(),
@@ -181,7 +182,7 @@ func TestNeverReadFailsClosed(t *testing.T) {
 		{
 			name: "alertmanager not configured",
 			s: func(t *testing.T) setup {
-				return setup{cfg: policies.GuardianConfig{HaltOn: policies.HaltOn{Alerts: []policies.AlertWire{{Alertmanager: "other"}}}}}
+				return setup{cfg: config.GuardianConfig{HaltOn: policies.HaltOn{Alerts: []policies.AlertWire{{Alertmanager: "other"}}}}}
 			},
 			source:  "alertmanager/other",
 			wantWhy: `alertmanager other not read yet: alertmanager "other" is not configured`,
@@ -189,7 +190,7 @@ func TestNeverReadFailsClosed(t *testing.T) {
 		{
 			name: "consul wire without a consul block",
 			s: func(t *testing.T) setup {
-				return setup{noConsul: true, cfg: policies.GuardianConfig{HaltOn: policies.HaltOn{ConsulServices: []policies.ConsulServiceWire{{Service: "checkout"}}}}}
+				return setup{noConsul: true, cfg: config.GuardianConfig{HaltOn: policies.HaltOn{ConsulServices: []policies.ConsulServiceWire{{Service: "checkout"}}}}}
 			},
 			source:  "consul/checkout",
 			wantWhy: `consul service checkout not read yet: consul service "checkout": no consul block in the agent config`,
@@ -228,14 +229,14 @@ func TestAutoResume(t *testing.T) {
 		policyWire bool
 		wantResume bool
 	}{
-		{name: "auto resumes after clear_for", resume: policies.ResumeAuto, wantResume: true},
-		{name: "auto resumes a policy halt", resume: policies.ResumeAuto, policyWire: true, wantResume: true},
-		{name: "manual never resumes", resume: policies.ResumeManual},
-		{name: "a person's halt is never auto resumed", resume: policies.ResumeAuto, human: true},
+		{name: "auto resumes after clear_for", resume: config.ResumeAuto, wantResume: true},
+		{name: "auto resumes a policy halt", resume: config.ResumeAuto, policyWire: true, wantResume: true},
+		{name: "manual never resumes", resume: config.ResumeManual},
+		{name: "a person's halt is never auto resumed", resume: config.ResumeAuto, human: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := setup{cfg: policies.GuardianConfig{Resume: tc.resume, ClearFor: clearFor}}
+			s := setup{cfg: config.GuardianConfig{Resume: tc.resume, ClearFor: clearFor}}
 			wire := alertWire(t, `severity="page"`)
 			if tc.policyWire {
 				s.policies = []*policies.Policy{policy("checkout", wire)}
@@ -299,7 +300,7 @@ func TestAutoResumeWaitsForEverySource(t *testing.T) {
 	// failing, so the global state stays halted (every source must be
 	// clear), though the policy's own read failure alone halts nothing.
 	s := setup{
-		cfg:      policies.GuardianConfig{Resume: policies.ResumeAuto, ClearFor: time.Minute, StaleAfter: time.Hour, HaltOn: alertWire(t, `severity="page"`)},
+		cfg:      config.GuardianConfig{Resume: config.ResumeAuto, ClearFor: time.Minute, StaleAfter: time.Hour, HaltOn: alertWire(t, `severity="page"`)},
 		alerts:   []Alert{alert("alertname", "FleetDown", "severity", "page")},
 		policies: []*policies.Policy{policy("checkout", policies.HaltOn{SLOs: []policies.SLOWire{{Name: "avail", Prometheus: "main"}}})},
 	}
@@ -329,7 +330,7 @@ func TestAutoResumeWaitsForEverySource(t *testing.T) {
 
 func TestResumedWhileTrippedHaltsAgain(t *testing.T) {
 	h := newHarness(t, setup{
-		cfg:    policies.GuardianConfig{HaltOn: alertWire(t, `severity="page"`)},
+		cfg:    config.GuardianConfig{HaltOn: alertWire(t, `severity="page"`)},
 		alerts: []Alert{alert("alertname", "FleetDown", "severity", "page")},
 	})
 	h.waitGlobal(ledger.Halted)
@@ -346,7 +347,7 @@ func TestResumedWhileTrippedHaltsAgain(t *testing.T) {
 }
 
 func TestIngest(t *testing.T) {
-	cfg := policies.GuardianConfig{HaltOn: alertWire(t, `severity="page"`), StaleAfter: 15 * time.Second}
+	cfg := config.GuardianConfig{HaltOn: alertWire(t, `severity="page"`), StaleAfter: 15 * time.Second}
 	page := alert("alertname", "FleetDown", "severity", "page")
 	page.Fingerprint = "abc123"
 
@@ -451,7 +452,7 @@ func TestSLOWires(t *testing.T) {
 }
 
 func TestConsulWire(t *testing.T) {
-	h := newHarness(t, setup{cfg: policies.GuardianConfig{HaltOn: policies.HaltOn{ConsulServices: []policies.ConsulServiceWire{{Service: "checkout"}}}}})
+	h := newHarness(t, setup{cfg: config.GuardianConfig{HaltOn: policies.HaltOn{ConsulServices: []policies.ConsulServiceWire{{Service: "checkout"}}}}})
 	ok, why := h.allow(nil)
 	require.True(t, ok, why)
 	h.consul.set("checkout", "service:checkout-1 http")
@@ -476,7 +477,7 @@ func TestSetPolicies(t *testing.T) {
 	disabled := policy("off", policies.HaltOn{ConsulServices: []policies.ConsulServiceWire{{Service: "never"}}})
 	disabled.Enabled = false
 	h := newHarness(t, setup{
-		cfg: policies.GuardianConfig{HaltOn: wireA},
+		cfg: config.GuardianConfig{HaltOn: wireA},
 		policies: []*policies.Policy{
 			policy("a", policies.HaltOn{Alerts: wireA.Alerts, SLOs: []policies.SLOWire{slo}}),
 			policy("b", policies.HaltOn{SLOs: []policies.SLOWire{slo}}),
@@ -566,7 +567,7 @@ func (s *slowHalter) Resume(context.Context, Change) (ledger.Control, error) {
 func TestSlowHaltDoesNotBlockPolling(t *testing.T) {
 	sh := &slowHalter{release: make(chan struct{}), started: make(chan Change, 10)}
 	h := newHarness(t, setup{
-		cfg:    policies.GuardianConfig{HaltOn: alertWire(t, `severity="page"`)},
+		cfg:    config.GuardianConfig{HaltOn: alertWire(t, `severity="page"`)},
 		alerts: []Alert{alert("alertname", "FleetDown", "severity", "page")},
 		opts:   func(o *WatcherOptions) { o.Controller = sh },
 	})
@@ -593,7 +594,7 @@ func TestAutoResumeWaitsClearForAfterTheHalt(t *testing.T) {
 	// The wires have been clear all along, but the guardian's halt (made
 	// by another replica sharing the ledger, or before a restart) is
 	// recent: it stands for clear_for itself.
-	h := newHarness(t, setup{cfg: policies.GuardianConfig{Resume: policies.ResumeAuto, ClearFor: time.Minute, HaltOn: alertWire(t, `severity="page"`)}})
+	h := newHarness(t, setup{cfg: config.GuardianConfig{Resume: config.ResumeAuto, ClearFor: time.Minute, HaltOn: alertWire(t, `severity="page"`)}})
 	h.advance(5 * time.Minute)
 	_, err := h.ctrl.Halt(context.Background(), Change{Actor: ActorGuardian, Source: "consul/checkout", Reason: "consul service checkout has critical checks: http"})
 	require.NoError(t, err)

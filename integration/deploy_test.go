@@ -11,8 +11,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/stretchr/testify/require"
 
+	"github.com/inferensys/tumult/config"
 	"github.com/inferensys/tumult/integration/harness"
-	"github.com/inferensys/tumult/policies"
 )
 
 // TestDeployFilesAreValid checks the files in deploy/ with the tools that
@@ -38,7 +38,7 @@ func TestDeployFilesAreValid(t *testing.T) {
 	}
 
 	t.Run("tumult.hcl", func(t *testing.T) {
-		cfg, _, ds := policies.LoadConfig(filepath.Join(deploy, "tumult.hcl"))
+		cfg, _, ds := config.LoadConfig(filepath.Join(deploy, "tumult.hcl"))
 		require.False(t, ds.HasErrors(), ds.Error())
 		require.NotNil(t, cfg.Consul, "the deploy config is the HA one")
 	})

@@ -17,7 +17,7 @@ func FuzzParsePolicies(f *testing.F) {
 	}
 	f.Add([]byte(policy()))
 	f.Add([]byte(`policy "x" { limits { max_disrupted = "99.5%" } window { cron = "@weekly" duration = "1h" } }`))
-	cfg, _, _ := ParseConfig([]byte(`docker "local" {}`), "t.hcl")
+	cfg := testRefs{names: map[string][]string{"docker": {"local"}}, path: "t.hcl"}
 	f.Fuzz(func(t *testing.T, src []byte) {
 		ps, ds := ParsePolicies(src, "f.hcl", LoadOptions{Config: cfg, Now: testNow})
 		if ds.HasErrors() && len(ps) > 0 {
@@ -30,19 +30,6 @@ func FuzzParsePolicies(f *testing.F) {
 		for _, d := range ds {
 			_ = Message(d)
 			_ = Location(d)
-		}
-	})
-}
-
-func FuzzParseConfig(f *testing.F) {
-	if b, err := os.ReadFile("../examples/tumult.hcl"); err == nil {
-		f.Add(b)
-	}
-	f.Add([]byte(`guardian { halt_on { slo "a" { error_ratio = "x$window" objective = 0.9 } } }`))
-	f.Fuzz(func(t *testing.T, src []byte) {
-		cfg, _, ds := ParseConfig(src, "f.hcl")
-		if cfg == nil && !ds.HasErrors() {
-			t.Fatal("no config and no error")
 		}
 	})
 }

@@ -14,3 +14,17 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
 	return p
 }
+
+// testRefs stands for the agent config in policy tests: the config
+// package imports policies, so its Config cannot be used here.
+type testRefs struct {
+	names  map[string][]string
+	consul bool
+	path   string
+}
+
+var _ Refs = testRefs{}
+
+func (r testRefs) Names(kind string) []string { return r.names[kind] }
+func (r testRefs) HasConsul() bool            { return r.consul }
+func (r testRefs) Path() string               { return r.path }

@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/inferensys/tumult/internal/hclread"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
@@ -19,8 +22,9 @@ type Sources map[string]*hcl.File
 // LoadOptions say how policies are checked.
 type LoadOptions struct {
 	// Config, when set, is used to check and fill references to endpoints
-	// and sources. Without it those references are not checked.
-	Config *Config
+	// and sources. Without it those references are not checked. The agent
+	// config (config.Config) implements it.
+	Config Refs
 	// Now anchors checks that look ahead, such as a window that never
 	// opens. Zero means time.Now().
 	Now time.Time
@@ -46,8 +50,34 @@ func (s *Set) ByName(name string) (*Policy, bool) {
 	return nil, false
 }
 
+// Refs is what a policy's references are checked against: the named
+// blocks of the agent config.
+type Refs interface {
+	// Names lists the labels of the config's blocks of kind ("docker",
+	// "nomad", "alertmanager", "prometheus") in config order.
+	Names(kind string) []string
+	// HasConsul reports whether the config has a consul block.
+	HasConsul() bool
+	// Path is the config's file, for messages.
+	Path() string
+}
+
+// Known reports whether refs has a block of kind labelled name; when not,
+// have says what it has, for messages: `it has "a" or "b"`, or `it has
+// none`.
+func Known(refs Refs, kind, name string) (ok bool, have string) {
+	names := refs.Names(kind)
+	if slices.Contains(names, name) {
+		return true, ""
+	}
+	if len(names) == 0 {
+		return false, "it has none"
+	}
+	return false, "it has " + oneOf(names)
+}
+
 type loader struct {
-	cfg *Config
+	cfg Refs
 	now time.Time
 }
 
@@ -122,14 +152,14 @@ func decodePolicyBody(body hcl.Body, opts LoadOptions) ([]*Policy, hcl.Diagnosti
 	}
 	d := &diags{}
 	content, cds := body.Content(&hcl.BodySchema{Blocks: policyBlockSchema})
-	d.add(cds...)
+	d.Add(cds...)
 	var out []*Policy
 	for _, b := range content.Blocks {
 		if p := l.decodePolicy(d, b); p != nil {
 			out = append(out, p)
 		}
 	}
-	return out, d.list
+	return out, d.List
 }
 
 // dedupe reports every policy whose name was already used and drops it.
@@ -152,34 +182,40 @@ func dedupe(ps []*Policy, ds hcl.Diagnostics) ([]*Policy, hcl.Diagnostics) {
 	return out, ds
 }
 
-// reference reads an attribute that names a block of the agent config.
-// Left out, it defaults to the config's only block of that kind.
 func (l *loader) reference(d *diags, b *block, attr, kind string) string {
-	a := b.attrs[attr]
+	return Reference(d, b, attr, kind, l.cfg)
+}
+
+// Reference reads attribute attr of b, which names a block of kind in the
+// agent config. Left out, it defaults to the config's only block of that
+// kind. With refs nil nothing is checked. Mistakes go to d with the
+// attribute's (or the block's) range.
+func Reference(d *hclread.Diags, b *hclread.Block, attr, kind string, refs Refs) string {
+	a := b.Attrs[attr]
 	if a == nil {
-		if l.cfg == nil {
+		if refs == nil {
 			return ""
 		}
-		names := l.cfg.names(kind)
+		names := refs.Names(kind)
 		if len(names) == 1 {
 			return names[0]
 		}
 		if len(names) == 0 {
-			d.errorf(b.def, "No "+kind+" block", "This needs a %s block in the agent config %s, and it has none.", kind, l.cfg.File)
+			d.Errorf(b.Def, "No "+kind+" block", "This needs a %s block in the agent config %s, and it has none.", kind, refs.Path())
 		} else {
-			d.errorf(b.def, "Missing argument "+attr, "The agent config %s has %d %s blocks (%s); say which with %s = \"…\".", l.cfg.File, len(names), kind, strings.Join(names, ", "), attr)
+			d.Errorf(b.Def, "Missing argument "+attr, "The agent config %s has %d %s blocks (%s); say which with %s = \"…\".", refs.Path(), len(names), kind, strings.Join(names, ", "), attr)
 		}
 		return ""
 	}
-	name, ok := d.str(a)
-	if !ok || l.cfg == nil {
+	name, ok := d.Str(a)
+	if !ok || refs == nil {
 		return name
 	}
-	known, have := l.cfg.Known(kind, name)
+	known, have := Known(refs, kind, name)
 	if known {
 		return name
 	}
-	d.errorf(a.Expr.Range(), "Unknown "+kind, "%s %q is not a %s block of the agent config %s; %s.", attr, name, kind, l.cfg.File, have)
+	d.Errorf(a.Expr.Range(), "Unknown "+kind, "%s %q is not a %s block of the agent config %s; %s.", attr, name, kind, refs.Path(), have)
 	return name
 }
 
@@ -189,30 +225,30 @@ const lookahead = 366 * 24 * time.Hour
 // warnPolicy reports what is legal but almost certainly not meant.
 func (l *loader) warnPolicy(d *diags, p *Policy, b *block) {
 	from, to := l.now, l.now.Add(lookahead)
-	windows := b.ofType("window")
+	windows := b.OfType("window")
 	var open bool
 	for i, w := range p.Windows {
 		if len(w.Intervals(from, to)) == 0 {
-			d.warnf(windows[i].DefRange, "Window never opens", "cron %q does not fire in the year after %s, so this window never opens.", w.Cron, from.Format("2006-01-02"))
+			d.Warnf(windows[i].DefRange, "Window never opens", "cron %q does not fire in the year after %s, so this window never opens.", w.Cron, from.Format("2006-01-02"))
 		} else {
 			open = true
 		}
 	}
 	if open && len(p.OpenIntervals(from, to)) == 0 {
-		freezes := b.ofType("freeze")
-		d.warnf(freezes[0].DefRange, "Policy always frozen", "Freezes cover every opening of this policy's windows in the year after %s: it will never inject a fault.", from.Format("2006-01-02"))
+		freezes := b.OfType("freeze")
+		d.Warnf(freezes[0].DefRange, "Policy always frozen", "Freezes cover every opening of this policy's windows in the year after %s: it will never inject a fault.", from.Format("2006-01-02"))
 	}
 	lim := p.Limits
-	limits := d.limitsBlock(b)
+	limits := limitsBlock(b)
 	switch {
 	case lim.MaxDisrupted.IsPercent && lim.MaxDisrupted.Percent == 0, !lim.MaxDisrupted.IsPercent && lim.MaxDisrupted.Count == 0:
-		d.warnf(limits, "No fault possible", "max_disrupted is 0, so no member may ever be disrupted.")
+		d.Warnf(limits, "No fault possible", "max_disrupted is 0, so no member may ever be disrupted.")
 	}
 	if lim.MinHealthy == 0 {
-		d.warnf(limits, "Whole fleet may go down", "min_healthy = 0 lets tumult disrupt every member of the fleet at once.")
+		d.Warnf(limits, "Whole fleet may go down", "min_healthy = 0 lets tumult disrupt every member of the fleet at once.")
 	}
 	if p.Target.Task != "" && (p.Fault.Kind == FaultKill || p.Fault.Kind == FaultStop) {
-		d.warnf(b.ofType("target")[0].DefRange, "Task ignored", "task only applies to restart and signal faults; a %s fault stops the whole allocation.", p.Fault.Kind)
+		d.Warnf(b.OfType("target")[0].DefRange, "Task ignored", "task only applies to restart and signal faults; a %s fault stops the whole allocation.", p.Fault.Kind)
 	}
 	if p.Every.Mean > 0 && len(p.Windows) > 0 && p.Every.Min > 0 {
 		longest := time.Duration(0)
@@ -220,16 +256,16 @@ func (l *loader) warnPolicy(d *diags, p *Policy, b *block) {
 			longest = max(longest, w.Duration)
 		}
 		if p.Every.Min >= longest {
-			d.warnf(b.ofType("every")[0].DefRange, "At most one fault per window", "min (%s) is at least as long as the longest window (%s): at most one fault fits in each opening.", FormatDuration(p.Every.Min), FormatDuration(longest))
+			d.Warnf(b.OfType("every")[0].DefRange, "At most one fault per window", "min (%s) is at least as long as the longest window (%s): at most one fault fits in each opening.", FormatDuration(p.Every.Min), FormatDuration(longest))
 		}
 	}
 }
 
 // limitsBlock returns where limit warnings point: the limits block, or the
 // policy header when the defaults apply.
-func (d *diags) limitsBlock(b *block) hcl.Range {
-	if ls := b.ofType("limits"); len(ls) > 0 {
+func limitsBlock(b *block) hcl.Range {
+	if ls := b.OfType("limits"); len(ls) > 0 {
 		return ls[0].DefRange
 	}
-	return b.def
+	return b.Def
 }

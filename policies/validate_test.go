@@ -2,52 +2,34 @@ package policies
 
 import (
 	"encoding/json"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/stretchr/testify/require"
+
+	"github.com/inferensys/tumult/internal/hcltest"
 )
 
 // marker stands where a test expects a diagnostic to point.
-const marker = "‸"
+const marker = hcltest.Marker
 
 // located strips markers from src and returns their line:column positions.
 func located(t *testing.T, src string) (string, []string) {
 	t.Helper()
-	var locs []string
-	var out strings.Builder
-	line, col := 1, 1
-	for _, r := range src {
-		if string(r) == marker {
-			locs = append(locs, fmt.Sprintf("%d:%d", line, col))
-			continue
-		}
-		out.WriteRune(r)
-		if r == '\n' {
-			line, col = line+1, 1
-		} else {
-			col++ // HCL counts columns in characters
-		}
-	}
-	return out.String(), locs
+	return hcltest.Located(src)
 }
 
 var testNow = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
-func testConfig(t *testing.T) *Config {
+// testConfig is the agent config the policies refer to: two docker
+// blocks, a nomad, an alertmanager and a prometheus block.
+func testConfig(t *testing.T) testRefs {
 	t.Helper()
-	cfg, _, ds := ParseConfig([]byte(`
-docker "local" {}
-docker "edge" { host = "tcp://127.0.0.1:2376" }
-nomad "prod" {}
-alertmanager "main" { address = "http://127.0.0.1:9093" }
-prometheus "main" { address = "http://127.0.0.1:9090" }
-`), "tumult.hcl")
-	require.False(t, ds.HasErrors(), ds.Error())
-	return cfg
+	return testRefs{path: "tumult.hcl", names: map[string][]string{
+		"docker": {"local", "edge"}, "nomad": {"prod"}, "alertmanager": {"main"}, "prometheus": {"main"},
+	}}
 }
 
 // policy wraps the body of a policy block around the required parts that
@@ -200,8 +182,7 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestReferencesDefaultToTheOnlyBlock(t *testing.T) {
-	cfg, _, ds := ParseConfig([]byte("docker \"only\" {}\nprometheus \"p\" { address = \"http://127.0.0.1:9090\" }\n"), "t.hcl")
-	require.False(t, ds.HasErrors(), ds.Error())
+	cfg := testRefs{path: "t.hcl", names: map[string][]string{"docker": {"only"}, "prometheus": {"p"}}}
 	src := "policy \"p\" {\n  target \"docker\" {\n    labels = { a = \"b\" }\n  }\n  fault \"stop\" {}\n  window {\n    cron = \"@daily\"\n    duration = \"1h\"\n  }\n  every {\n    mean = \"1h\"\n  }\n  steady_state {\n    query = \"up\"\n    min = 1\n  }\n  halt_on {\n    slo \"s\" {\n      error_ratio = \"r$window\"\n      objective = 0.99\n    }\n  }\n}\n"
 	ps, ds := ParsePolicies([]byte(src), "p.hcl", LoadOptions{Config: cfg, Now: testNow})
 	require.False(t, ds.HasErrors(), ds.Error())

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/inferensys/tumult/agent"
+	"github.com/inferensys/tumult/config"
 	"github.com/inferensys/tumult/policies"
 )
 
@@ -51,7 +52,7 @@ func (c *agentCmd) Run(args []string) int {
 		fmt.Fprintln(c.env.err, "tumult agent: give -config FILE or -dev")
 		return 2
 	}
-	var cfg *policies.Config
+	var cfg *config.Config
 	if dev {
 		var err error
 		if cfg, err = devConfig(); err != nil {
@@ -59,7 +60,7 @@ func (c *agentCmd) Run(args []string) int {
 			return 1
 		}
 	} else {
-		cfgv, srcs, diags := policies.LoadConfig(file)
+		cfgv, srcs, diags := config.LoadConfig(file)
 		if diags.HasErrors() {
 			policies.WriteDiagnostics(c.env.err, diags, srcs)
 			return 1
@@ -105,19 +106,19 @@ func (c *agentCmd) Run(args []string) int {
 }
 
 // devConfig is the configuration of `tumult agent -dev`.
-func devConfig() (*policies.Config, error) {
-	cfg := policies.DefaultConfig()
+func devConfig() (*config.Config, error) {
+	cfg := config.DefaultConfig()
 	dir, err := os.MkdirTemp("", "tumult-dev-")
 	if err != nil {
 		return nil, fmt.Errorf("make a temporary data dir: %w", err)
 	}
 	cfg.DataDir = dir
 	cfg.PolicyDir = "./examples/policies"
-	cfg.Docker = []policies.DockerEndpoint{{Name: "local"}}
+	cfg.Docker = []config.DockerEndpoint{{Name: "local"}}
 	// The example policies name these; nothing reads them unless an
 	// enabled policy uses them.
-	cfg.Nomad = []policies.NomadCluster{{Name: "prod", Address: "http://127.0.0.1:4646", TokenEnv: "NOMAD_TOKEN"}}
-	cfg.Alertmanagers = []policies.AlertmanagerSource{{Name: "main", Address: "http://127.0.0.1:9093", PollInterval: policies.DefaultPollInterval}}
-	cfg.Prometheus = []policies.PrometheusSource{{Name: "main", Address: "http://127.0.0.1:9090"}}
+	cfg.Nomad = []config.NomadCluster{{Name: "prod", Address: "http://127.0.0.1:4646", TokenEnv: "NOMAD_TOKEN"}}
+	cfg.Alertmanagers = []config.AlertmanagerSource{{Name: "main", Address: "http://127.0.0.1:9093", PollInterval: config.DefaultPollInterval}}
+	cfg.Prometheus = []config.PrometheusSource{{Name: "main", Address: "http://127.0.0.1:9090"}}
 	return cfg, nil
 }

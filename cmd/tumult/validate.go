@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/inferensys/tumult/config"
 	"github.com/inferensys/tumult/policies"
 )
 
@@ -27,10 +28,10 @@ func (l *loadFlags) register(fs *flag.FlagSet) {
 // the config's policy_dir when no path is given.
 func (l *loadFlags) load(paths []string, now time.Time) (*policies.Set, hcl.Diagnostics, policies.Sources, error) {
 	srcs := policies.Sources{}
-	var cfg *policies.Config
+	var cfg *config.Config
 	var ds hcl.Diagnostics
 	if l.config != "" {
-		c, cs, cds := policies.LoadConfig(l.config)
+		c, cs, cds := config.LoadConfig(l.config)
 		for k, v := range cs {
 			srcs[k] = v
 		}
@@ -46,7 +47,13 @@ func (l *loadFlags) load(paths []string, now time.Time) (*policies.Set, hcl.Diag
 		}
 		paths = []string{cfg.PolicyDir}
 	}
-	set, pds := policies.LoadPolicies(paths, policies.LoadOptions{Config: cfg, Now: now})
+	opts := policies.LoadOptions{Now: now}
+	if cfg != nil {
+		// Only a config that was read checks references: a nil *Config
+		// in the interface would not be nil.
+		opts.Config = cfg
+	}
+	set, pds := policies.LoadPolicies(paths, opts)
 	for k, v := range set.Sources {
 		srcs[k] = v
 	}

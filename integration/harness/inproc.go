@@ -18,6 +18,7 @@ import (
 
 	"github.com/inferensys/tumult/agent"
 	"github.com/inferensys/tumult/api"
+	"github.com/inferensys/tumult/config"
 	"github.com/inferensys/tumult/policies"
 )
 
@@ -42,7 +43,7 @@ type InProcOptions struct {
 	// docker "local" block is used. Either way data_dir and policy_dir
 	// are replaced by temporary directories and http.address by the
 	// listener's address.
-	Config    *policies.Config
+	Config    *config.Config
 	ConfigHCL string
 	// Policies are policy files: file name (".hcl" is added when
 	// missing) to HCL text, written to policy_dir before the start.
@@ -71,7 +72,7 @@ type InProc struct {
 	// Registry holds its metrics.
 	Registry *prometheus.Registry
 	// Config is the config it runs with.
-	Config *policies.Config
+	Config *config.Config
 	// Dir holds data_dir, policy_dir, the tokens file and the log.
 	Dir string
 
@@ -98,9 +99,9 @@ func LoopbackListener(t testing.TB) net.Listener {
 
 // InProcConfig parses an agent config text (tumult.hcl) and fails the test
 // on any error, showing the diagnostics with their line numbers.
-func InProcConfig(t testing.TB, text string) *policies.Config {
+func InProcConfig(t testing.TB, text string) *config.Config {
 	t.Helper()
-	cfg, srcs, ds := policies.ParseConfig([]byte(text), "tumult.hcl")
+	cfg, srcs, ds := config.ParseConfig([]byte(text), "tumult.hcl")
 	if ds.HasErrors() || cfg == nil {
 		var b strings.Builder
 		policies.WriteDiagnostics(&b, ds, srcs)
@@ -123,8 +124,8 @@ func StartInProc(ctx context.Context, t testing.TB, opts InProcOptions) *InProc 
 	case opts.ConfigHCL != "":
 		cfg = InProcConfig(t, opts.ConfigHCL)
 	default:
-		cfg = policies.DefaultConfig()
-		cfg.Docker = []policies.DockerEndpoint{{Name: "local", Host: "unix:///var/run/docker.sock"}}
+		cfg = config.DefaultConfig()
+		cfg.Docker = []config.DockerEndpoint{{Name: "local", Host: "unix:///var/run/docker.sock"}}
 	}
 	dir := t.TempDir()
 	cfg.DataDir = filepath.Join(dir, "data")

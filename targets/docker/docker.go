@@ -14,6 +14,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/inferensys/tumult/config"
 	"github.com/inferensys/tumult/policies"
 	"github.com/inferensys/tumult/targets"
 )
@@ -30,9 +31,9 @@ type Options struct {
 	// socket.
 	Host string
 	// TLS, when set, are the client certificate files for a tcp Host.
-	TLS *policies.TLSFiles
+	TLS *config.TLSFiles
 	// OptInLabel must be "true" on a container for tumult to touch it.
-	// Default policies.DefaultOptInLabel.
+	// Default config.DefaultOptInLabel.
 	OptInLabel string
 	// Protect: containers carrying any of these label pairs are never
 	// touched.
@@ -113,7 +114,7 @@ func New(opts Options) (*Target, error) {
 
 func newTarget(opts Options, cli engine) *Target {
 	if opts.OptInLabel == "" {
-		opts.OptInLabel = policies.DefaultOptInLabel
+		opts.OptInLabel = config.DefaultOptInLabel
 	}
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()

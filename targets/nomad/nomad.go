@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/nomad/api"
 
+	"github.com/inferensys/tumult/config"
 	"github.com/inferensys/tumult/policies"
 	"github.com/inferensys/tumult/targets"
 )
@@ -38,7 +39,7 @@ type Options struct {
 	Region  string
 	Token   string
 	// OptInMeta is the job (or group or task) meta key that must be
-	// "true"; default policies.DefaultOptInLabel.
+	// "true"; default config.DefaultOptInLabel.
 	OptInMeta string
 	// Protect: a member whose meta carries any of these pairs is never
 	// touched.
@@ -48,7 +49,7 @@ type Options struct {
 	SelfAllocID string
 	Logger      hclog.Logger
 	// PollInterval is how often Restore looks whether Nomad has brought a
-	// member back; default policies.DefaultPollInterval.
+	// member back; default config.DefaultPollInterval.
 	PollInterval time.Duration
 }
 
@@ -67,7 +68,7 @@ func New(opts Options) (*Target, error) {
 		return nil, errors.New("nomad target: a name (the nomad block's label) is required")
 	}
 	if opts.OptInMeta == "" {
-		opts.OptInMeta = policies.DefaultOptInLabel
+		opts.OptInMeta = config.DefaultOptInLabel
 	}
 	if opts.SelfAllocID == "" {
 		opts.SelfAllocID = os.Getenv("NOMAD_ALLOC_ID")
@@ -76,7 +77,7 @@ func New(opts Options) (*Target, error) {
 		opts.Logger = hclog.NewNullLogger()
 	}
 	if opts.PollInterval <= 0 {
-		opts.PollInterval = policies.DefaultPollInterval
+		opts.PollInterval = config.DefaultPollInterval
 	}
 	opts.Protect = maps.Clone(opts.Protect)
 

@@ -1,8 +1,9 @@
-package policies
+package config
 
 import (
-	"slices"
 	"time"
+
+	"github.com/inferensys/tumult/policies"
 )
 
 // Config is the agent config (tumult.hcl).
@@ -94,7 +95,7 @@ const (
 
 // GuardianConfig holds global trip wires and how the guardian behaves.
 type GuardianConfig struct {
-	HaltOn     HaltOn
+	HaltOn     policies.HaltOn
 	StaleAfter time.Duration
 	Resume     string
 	ClearFor   time.Duration
@@ -119,19 +120,21 @@ const (
 // "nomad", "alertmanager", "prometheus") labelled name; when not, have
 // says what it has, for messages: `it has "a" or "b"`, or `it has none`.
 func (c *Config) Known(kind, name string) (ok bool, have string) {
-	names := c.names(kind)
-	if slices.Contains(names, name) {
-		return true, ""
-	}
-	if len(names) == 0 {
-		return false, "it has none"
-	}
-	return false, "it has " + oneOf(names)
+	return policies.Known(c, kind, name)
 }
 
-// names lists the labels of the config's blocks of one kind, for reference
-// checks in policies.
-func (c *Config) names(kind string) []string {
+// The config is what policies check their references against.
+var _ policies.Refs = (*Config)(nil)
+
+// HasConsul reports whether the config has a consul block.
+func (c *Config) HasConsul() bool { return c.Consul != nil }
+
+// Path is the file the config was read from, for messages.
+func (c *Config) Path() string { return c.File }
+
+// Names lists the labels of the config's blocks of one kind, in config
+// order, for reference checks in policies.
+func (c *Config) Names(kind string) []string {
 	var out []string
 	switch kind {
 	case "docker":

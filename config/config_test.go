@@ -1,12 +1,16 @@
-package policies
+package config
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/stretchr/testify/require"
+
+	"github.com/inferensys/tumult/internal/hcltest"
+	"github.com/inferensys/tumult/policies"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -123,7 +127,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			src, locs := located(t, tc.src)
+			src, locs := hcltest.Located(tc.src)
 			require.Len(t, locs, 1)
 			cfg, _, ds := ParseConfig([]byte(src), "t.hcl")
 			require.Nil(t, cfg)
@@ -134,15 +138,16 @@ func TestConfigErrors(t *testing.T) {
 				}
 			}
 			require.Len(t, errs, 1, ds.Error())
-			require.Contains(t, Message(errs[0]), tc.want)
-			require.Equal(t, "t.hcl:"+locs[0], Location(errs[0]))
+			require.Contains(t, policies.Message(errs[0]), tc.want)
+			require.Equal(t, "t.hcl:"+locs[0], policies.Location(errs[0]))
 		})
 	}
 }
 
 func TestLoadConfigResolvesRelativePaths(t *testing.T) {
 	dir := t.TempDir()
-	p := writeFile(t, dir, "tumult.hcl", "data_dir = \"data\"\npolicy_dir = \"policies\"\nhttp {\n  tokens_file = \"/abs/tokens\"\n}\n")
+	p := filepath.Join(dir, "tumult.hcl")
+	require.NoError(t, os.WriteFile(p, []byte("data_dir = \"data\"\npolicy_dir = \"policies\"\nhttp {\n  tokens_file = \"/abs/tokens\"\n}\n"), 0o644))
 	cfg, _, ds := LoadConfig(p)
 	require.False(t, ds.HasErrors(), ds.Error())
 	require.Equal(t, filepath.Join(dir, "data"), cfg.DataDir)
@@ -157,7 +162,9 @@ func TestLoadConfigResolvesRelativePaths(t *testing.T) {
 func TestExamplesAreValid(t *testing.T) {
 	cfg, _, ds := LoadConfig("../examples/tumult.hcl")
 	require.False(t, ds.HasErrors(), ds.Error())
-	set, ds := LoadPolicies([]string{cfg.PolicyDir}, LoadOptions{Config: cfg, Now: testNow})
+	set, ds := policies.LoadPolicies([]string{cfg.PolicyDir}, policies.LoadOptions{Config: cfg, Now: testNow})
 	require.Empty(t, ds, "examples should be free of errors and warnings: %s", ds.Error())
 	require.GreaterOrEqual(t, len(set.Policies), 3)
 }
+
+var testNow = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)

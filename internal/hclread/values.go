@@ -1,4 +1,4 @@
-package policies
+package hclread
 
 import (
 	"fmt"
@@ -13,41 +13,44 @@ import (
 	"github.com/zclconf/go-cty/cty/convert"
 )
 
-// diags collects diagnostics while a file is decoded, so that every
+// Diags collects diagnostics while a file is decoded, so that every
 // mistake in it is reported, not only the first.
-type diags struct {
-	list hcl.Diagnostics
+type Diags struct {
+	List hcl.Diagnostics
 }
 
-func (d *diags) add(ds ...*hcl.Diagnostic) { d.list = append(d.list, ds...) }
+// Add appends diagnostics as they are.
+func (d *Diags) Add(ds ...*hcl.Diagnostic) { d.List = append(d.List, ds...) }
 
-func (d *diags) errorf(rng hcl.Range, summary, format string, args ...any) {
-	d.add(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: fmt.Sprintf(format, args...), Subject: rng.Ptr()})
+// Errorf reports an error at rng.
+func (d *Diags) Errorf(rng hcl.Range, summary, format string, args ...any) {
+	d.Add(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: fmt.Sprintf(format, args...), Subject: rng.Ptr()})
 }
 
-func (d *diags) warnf(rng hcl.Range, summary, format string, args ...any) {
-	d.add(&hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: summary, Detail: fmt.Sprintf(format, args...), Subject: rng.Ptr()})
+// Warnf reports a warning at rng.
+func (d *Diags) Warnf(rng hcl.Range, summary, format string, args ...any) {
+	d.Add(&hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: summary, Detail: fmt.Sprintf(format, args...), Subject: rng.Ptr()})
 }
 
-// value evaluates an attribute as a constant: policies have no variables
+// Value evaluates an attribute as a constant: policies have no variables
 // or functions.
-func (d *diags) value(a *hcl.Attribute, want cty.Type) (cty.Value, bool) {
+func (d *Diags) Value(a *hcl.Attribute, want cty.Type) (cty.Value, bool) {
 	v, ds := a.Expr.Value(nil)
 	if ds.HasErrors() {
-		d.add(ds...)
+		d.Add(ds...)
 		return cty.NilVal, false
 	}
 	if v.IsNull() {
-		d.errorf(a.Expr.Range(), "Invalid value", "%s must not be null.", a.Name)
+		d.Errorf(a.Expr.Range(), "Invalid value", "%s must not be null.", a.Name)
 		return cty.NilVal, false
 	}
 	cv, err := convert.Convert(v, want)
 	if err != nil {
-		d.errorf(a.Expr.Range(), "Invalid value", "%s must be %s: %s.", a.Name, typeName(want), err)
+		d.Errorf(a.Expr.Range(), "Invalid value", "%s must be %s: %s.", a.Name, typeName(want), err)
 		return cty.NilVal, false
 	}
 	if !cv.IsWhollyKnown() {
-		d.errorf(a.Expr.Range(), "Invalid value", "%s must be a constant.", a.Name)
+		d.Errorf(a.Expr.Range(), "Invalid value", "%s must be a constant.", a.Name)
 		return cty.NilVal, false
 	}
 	return cv, true
@@ -69,53 +72,58 @@ func typeName(t cty.Type) string {
 	return t.FriendlyName()
 }
 
-func (d *diags) str(a *hcl.Attribute) (string, bool) {
-	v, ok := d.value(a, cty.String)
+// Str reads a string attribute.
+func (d *Diags) Str(a *hcl.Attribute) (string, bool) {
+	v, ok := d.Value(a, cty.String)
 	if !ok {
 		return "", false
 	}
 	return v.AsString(), true
 }
 
-func (d *diags) boolean(a *hcl.Attribute) (bool, bool) {
-	v, ok := d.value(a, cty.Bool)
+// Bool reads a true/false attribute.
+func (d *Diags) Bool(a *hcl.Attribute) (bool, bool) {
+	v, ok := d.Value(a, cty.Bool)
 	if !ok {
 		return false, false
 	}
 	return v.True(), true
 }
 
-func (d *diags) number(a *hcl.Attribute) (float64, bool) {
-	v, ok := d.value(a, cty.Number)
+// Number reads a finite number.
+func (d *Diags) Number(a *hcl.Attribute) (float64, bool) {
+	v, ok := d.Value(a, cty.Number)
 	if !ok {
 		return 0, false
 	}
 	f, _ := v.AsBigFloat().Float64()
 	if math.IsInf(f, 0) || math.IsNaN(f) {
-		d.errorf(a.Expr.Range(), "Invalid number", "%s must be a finite number.", a.Name)
+		d.Errorf(a.Expr.Range(), "Invalid number", "%s must be a finite number.", a.Name)
 		return 0, false
 	}
 	return f, true
 }
 
-func (d *diags) integer(a *hcl.Attribute, min int) (int, bool) {
-	f, ok := d.number(a)
+// Integer reads a whole number of at least min.
+func (d *Diags) Integer(a *hcl.Attribute, min int) (int, bool) {
+	f, ok := d.Number(a)
 	if !ok {
 		return 0, false
 	}
 	if f != math.Trunc(f) || f > math.MaxInt32 {
-		d.errorf(a.Expr.Range(), "Invalid number", "%s must be a whole number, got %g.", a.Name, f)
+		d.Errorf(a.Expr.Range(), "Invalid number", "%s must be a whole number, got %g.", a.Name, f)
 		return 0, false
 	}
 	if int(f) < min {
-		d.errorf(a.Expr.Range(), "Invalid number", "%s must be at least %d, got %g.", a.Name, min, f)
+		d.Errorf(a.Expr.Range(), "Invalid number", "%s must be at least %d, got %g.", a.Name, min, f)
 		return 0, false
 	}
 	return int(f), true
 }
 
-func (d *diags) stringMap(a *hcl.Attribute) (map[string]string, bool) {
-	v, ok := d.value(a, cty.Map(cty.String))
+// StringMap reads a map of strings.
+func (d *Diags) StringMap(a *hcl.Attribute) (map[string]string, bool) {
+	v, ok := d.Value(a, cty.Map(cty.String))
 	if !ok {
 		return nil, false
 	}
@@ -126,8 +134,9 @@ func (d *diags) stringMap(a *hcl.Attribute) (map[string]string, bool) {
 	return out, true
 }
 
-func (d *diags) stringList(a *hcl.Attribute) ([]string, bool) {
-	v, ok := d.value(a, cty.List(cty.String))
+// StringList reads a list of strings.
+func (d *Diags) StringList(a *hcl.Attribute) ([]string, bool) {
+	v, ok := d.Value(a, cty.List(cty.String))
 	if !ok {
 		return nil, false
 	}
@@ -138,22 +147,22 @@ func (d *diags) stringList(a *hcl.Attribute) ([]string, bool) {
 	return out, true
 }
 
-// duration decodes a duration string. min is the smallest allowed value.
-func (d *diags) duration(a *hcl.Attribute, min time.Duration) (time.Duration, bool) {
-	s, ok := d.str(a)
+// Duration decodes a duration string. min is the smallest allowed value.
+func (d *Diags) Duration(a *hcl.Attribute, min time.Duration) (time.Duration, bool) {
+	s, ok := d.Str(a)
 	if !ok {
 		return 0, false
 	}
 	dur, err := ParseDuration(s)
 	if err != nil {
-		d.errorf(a.Expr.Range(), "Invalid duration", "%s: %s.", a.Name, err)
+		d.Errorf(a.Expr.Range(), "Invalid duration", "%s: %s.", a.Name, err)
 		return 0, false
 	}
 	if dur < min {
 		if min == 1 {
-			d.errorf(a.Expr.Range(), "Invalid duration", "%s must be positive, got %q.", a.Name, s)
+			d.Errorf(a.Expr.Range(), "Invalid duration", "%s must be positive, got %q.", a.Name, s)
 		} else {
-			d.errorf(a.Expr.Range(), "Invalid duration", "%s must be at least %s, got %q.", a.Name, FormatDuration(min), s)
+			d.Errorf(a.Expr.Range(), "Invalid duration", "%s must be at least %s, got %q.", a.Name, FormatDuration(min), s)
 		}
 		return 0, false
 	}
@@ -216,8 +225,8 @@ func FormatDuration(d time.Duration) string {
 	return b.String()
 }
 
-// oneOf formats a list of allowed words for messages: "a, b or c".
-func oneOf(words []string) string {
+// OneOf formats a list of allowed words for messages: "a, b or c".
+func OneOf(words []string) string {
 	q := make([]string, len(words))
 	for i, w := range words {
 		q[i] = strconv.Quote(w)
