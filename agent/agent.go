@@ -59,7 +59,7 @@ type Agent struct {
 	targets scheduler.Targets
 	engine  *scheduler.Engine
 	control *guardian.Controller
-	guard   scheduler.Guard
+	guard   Guard
 	watcher *guardian.Watcher
 	metrics *metrics
 	tokens  *server.Tokens
@@ -130,7 +130,7 @@ func New(opts Options) (*Agent, error) {
 		return nil, err
 	}
 	a.engine, err = scheduler.New(scheduler.Options{
-		Ledger: schedLedger, Targets: a.targets, Guard: a, Steady: SteadyOf(srcs.prometheus),
+		Ledger: schedLedger, Targets: a.targets, Guard: a, Control: a, Steady: SteadyOf(srcs.prometheus),
 		Observer: observers{a.metrics, a}, Clock: a.clock,
 		Seed: cfg.Seed, DryRun: cfg.DryRun, Logger: a.log.Named("scheduler"),
 	})
@@ -144,6 +144,7 @@ func New(opts Options) (*Agent, error) {
 		OnHalt: func(source string, _ int, took time.Duration) {
 			a.metrics.halted(source, took)
 		},
+		FollowTimeout: opts.StopTimeout,
 	})
 	if err := a.newWatcher(srcs); err != nil {
 		return nil, err
@@ -272,13 +273,29 @@ func (a *Agent) shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// PauseFailed implements scheduler.Control through the controller, which
+// is built after the engine it restores through.
+func (a *Agent) PauseFailed(ctx context.Context, policy, reason string) error {
+	return a.control.PauseFailed(ctx, policy, reason)
+}
+
 // Allow implements scheduler.Guard through whatever guard is installed.
 func (a *Agent) Allow(ctx context.Context, p *policies.Policy) (bool, string) {
-	a.mu.Lock()
-	g := a.guard
-	a.mu.Unlock()
-	return g.Allow(ctx, p)
+	return a.currentGuard().Allow(ctx, p)
 }
+
+// currentGuard is the guard installed by newWatcher.
+func (a *Agent) currentGuard() Guard {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.guard
+}
+
+// The agent is the scheduler's guard and its way to the controller.
+var (
+	_ scheduler.Guard   = (*Agent)(nil)
+	_ scheduler.Control = (*Agent)(nil)
+)
 
 func (a *Agent) policies() []*policies.Policy {
 	a.mu.Lock()
@@ -344,7 +361,7 @@ func (a *Agent) Run(ctx context.Context, started chan<- struct{}) error {
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() { defer wg.Done(); a.watchPolicies(ctx) }()
-	go func() { defer wg.Done(); a.expireLoop(ctx) }()
+	go func() { defer wg.Done(); a.control.RunExpiry(ctx) }()
 	if a.ha == nil {
 		go func() { defer wg.Done(); a.lead(ctx, ctx) }()
 	} else {
@@ -389,7 +406,7 @@ func (a *Agent) recover(ctx context.Context) error {
 func (a *Agent) lead(ctx, lctx context.Context) {
 	if a.ha != nil {
 		a.log.Info("leading: scheduling faults", "replica", a.replica())
-		go a.ha.store.WatchControl(lctx, a.onControl)
+		go a.ha.store.WatchControl(lctx, a.control.Follow)
 	}
 	_ = a.engine.Run(lctx)
 	if ctx.Err() == nil {
@@ -433,9 +450,7 @@ func (a *Agent) load() api.ReloadResult {
 	a.set = set
 	a.mu.Unlock()
 	a.engine.SetPolicies(set.Policies)
-	if w, ok := a.guard.(interface{ SetPolicies([]*policies.Policy) }); ok {
-		w.SetPolicies(set.Policies)
-	}
+	a.currentGuard().SetPolicies(set.Policies)
 	a.metrics.loaded.Set(float64(len(set.Policies)))
 	a.metrics.reloadOK.Set(1)
 	res.OK, res.Policies = true, len(set.Policies)
@@ -478,22 +493,6 @@ func (a *Agent) watchPolicies(ctx context.Context) {
 			due = nil
 			a.log.Info("policy files changed; reloading")
 			a.load()
-		}
-	}
-}
-
-// expireLoop turns expired pauses back to armed, with a record of it.
-func (a *Agent) expireLoop(ctx context.Context) {
-	for {
-		c, stop := a.clock.After(time.Second)
-		select {
-		case <-ctx.Done():
-			stop()
-			return
-		case <-c:
-		}
-		if err := a.control.Expire(ctx); err != nil && ctx.Err() == nil {
-			a.log.Warn("expire pauses", "error", err)
 		}
 	}
 }

@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/inferensys/tumult/alerting"
-	"github.com/inferensys/tumult/ledger"
 	"github.com/inferensys/tumult/ledger/bolt"
 	"github.com/inferensys/tumult/ledger/consul"
 	"github.com/inferensys/tumult/scheduler"
@@ -22,9 +20,6 @@ type highAvailability struct {
 	store    *consul.Store
 	election *consul.Election
 	health   *alerting.ConsulHealth
-
-	// restoring makes sure one reaction to a halt runs at a time.
-	restoring sync.Mutex
 }
 
 // openLedger opens the embedded ledger, or with a consul block the shared
@@ -98,40 +93,3 @@ func (a *Agent) replica() string {
 
 // leading reports whether this replica schedules.
 func (a *Agent) leading() bool { return a.ha == nil || a.ha.election.Leading() }
-
-// onControl runs on the leader for every change of the shared control
-// state: a halt written by another replica (its guardian tripped, or
-// on-call asked it) is carried out here, where the faults run.
-func (a *Agent) onControl(c ledger.Control) {
-	now := a.clock.Now()
-	var keep func(ledger.Record) bool
-	reason := ""
-	if g := c.Global(now); g.State == ledger.Halted {
-		reason = "halted by " + g.Actor + ": " + g.Reason
-	} else {
-		halted := map[string]bool{}
-		for name, p := range c.Policies {
-			if p.State == ledger.Halted {
-				halted[name] = true
-			}
-		}
-		if len(halted) == 0 {
-			return
-		}
-		reason = "policy halted"
-		keep = func(r ledger.Record) bool { return halted[r.Policy] }
-	}
-	go func() {
-		if !a.ha.restoring.TryLock() {
-			return // a reaction is under way; the next change brings another
-		}
-		defer a.ha.restoring.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), a.opts.StopTimeout)
-		defer cancel()
-		if n, err := a.engine.RestoreAll(ctx, reason, keep); err != nil {
-			a.log.Error("restore after a halt from another replica", "error", err)
-		} else if n > 0 {
-			a.log.Warn("restored faults after a halt written by another replica", "count", n)
-		}
-	}()
-}

@@ -101,25 +101,7 @@ func (a *Agent) AlertWebhook(ctx context.Context, actor, alertmanager string, wh
 		a.log.Warn("alertmanager webhook: "+warning, "actor", actor)
 		alertmanager = ""
 	}
-	a.mu.Lock()
-	g := a.guard
-	a.mu.Unlock()
-	in, ok := g.(webhookSink)
-	if !ok {
-		a.log.Warn("alertmanager webhook received, but no alert trip wire is configured", "actor", actor, "firing", len(wh.Firing()))
-		return warning, nil
-	}
-	return warning, in.IngestWebhook(ctx, alertmanager, wh)
-}
-
-// webhookSink takes webhook deliveries: the guardian watcher.
-type webhookSink interface {
-	IngestWebhook(ctx context.Context, alertmanager string, wh alerting.Webhook) error
-}
-
-// statusSource reports the guardian's sources: the guardian watcher.
-type statusSource interface {
-	SourceStatuses() []api.SourceStatus
+	return warning, a.currentGuard().IngestWebhook(ctx, alertmanager, wh)
 }
 
 // Status implements server.Service.
@@ -172,12 +154,7 @@ func (a *Agent) Status(ctx context.Context) (api.Status, error) {
 		ps.Last, ps.LastAt, ps.NextAt = info.Last, info.LastAt, info.Next
 		st.Policies = append(st.Policies, ps)
 	}
-	a.mu.Lock()
-	g2 := a.guard
-	a.mu.Unlock()
-	if s, ok := g2.(statusSource); ok {
-		st.Sources = append(st.Sources, s.SourceStatuses()...)
-		sort.Slice(st.Sources, func(i, j int) bool { return st.Sources[i].Name < st.Sources[j].Name })
-	}
+	st.Sources = append(st.Sources, a.currentGuard().SourceStatuses()...)
+	sort.Slice(st.Sources, func(i, j int) bool { return st.Sources[i].Name < st.Sources[j].Name })
 	return st, nil
 }

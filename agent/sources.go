@@ -151,10 +151,23 @@ func SourceStatuses(ss []guardian.SourceStatus) []api.SourceStatus {
 	return out
 }
 
-// GuardOf is the watcher as the agent installs it: the scheduler's Guard,
-// the sink of webhook deliveries (IngestWebhook) and the source of the
-// status's guardian sources (SourceStatuses).
-func GuardOf(w *guardian.Watcher) scheduler.Guard { return watcherGuard{w} }
+// Guard is what the agent needs of the guardian, checked when it
+// compiles: the scheduler's gate, the sink of webhook deliveries, the
+// source of the status's guardian sources, and the policies whose trip
+// wires it watches.
+type Guard interface {
+	scheduler.Guard
+	// IngestWebhook hands an Alertmanager webhook delivery to the
+	// guardian (alertmanager: the block that sent it, "" for any).
+	IngestWebhook(ctx context.Context, alertmanager string, wh alerting.Webhook) error
+	// SourceStatuses reports every trip wire for the status.
+	SourceStatuses() []api.SourceStatus
+	// SetPolicies replaces the policies whose own trip wires are watched.
+	SetPolicies(ps []*policies.Policy)
+}
+
+// GuardOf is the watcher as the agent installs it.
+func GuardOf(w *guardian.Watcher) Guard { return watcherGuard{w} }
 
 type watcherGuard struct{ *guardian.Watcher }
 
@@ -169,7 +182,4 @@ func (g watcherGuard) IngestWebhook(ctx context.Context, alertmanager string, wh
 // SourceStatuses reports every trip wire for the status.
 func (g watcherGuard) SourceStatuses() []api.SourceStatus { return SourceStatuses(g.Status()) }
 
-var (
-	_ webhookSink  = watcherGuard{}
-	_ statusSource = watcherGuard{}
-)
+var _ Guard = watcherGuard{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -41,13 +42,26 @@ type ControllerOptions struct {
 	// OnHalt, when set, hears about every halt with how long restoring
 	// took (for metrics and announcements).
 	OnHalt func(source string, restored int, took time.Duration)
+	// FollowTimeout bounds the restore that Follow starts for a halt
+	// written elsewhere (default 60s).
+	FollowTimeout time.Duration
+	// ExpireEvery is how often RunExpiry looks for pauses that ran out
+	// (default 1s).
+	ExpireEvery time.Duration
 }
 
-// Controller changes the control state and carries out what a change
-// implies: a halt, or a pause with restore, restores at once.
+// Controller is the one owner of the control state: every pause,
+// resume, halt and expiry — asked for by on-call through the API, by the
+// guardian's trip wires, by a failed experiment, or written by another
+// replica and seen by the leader's watch — is decided and recorded here,
+// and carried out through the injected Restorer. Nothing else writes the
+// control state.
 type Controller struct {
 	opts ControllerOptions
 	log  hclog.Logger
+	// following makes sure one reaction to a halt seen by Follow runs at
+	// a time.
+	following sync.Mutex
 }
 
 // NewController returns a controller.
@@ -60,6 +74,12 @@ func NewController(opts ControllerOptions) *Controller {
 	}
 	if opts.Known == nil {
 		opts.Known = func(string) bool { return true }
+	}
+	if opts.FollowTimeout <= 0 {
+		opts.FollowTimeout = time.Minute
+	}
+	if opts.ExpireEvery <= 0 {
+		opts.ExpireEvery = time.Second
 	}
 	return &Controller{opts: opts, log: opts.Logger}
 }
@@ -129,6 +149,30 @@ func (c *Controller) Pause(ctx context.Context, ch Change) (ledger.Control, erro
 		}
 	}
 	return ctrl, nil
+}
+
+// PauseFailed pauses a policy one of whose experiments failed, so that a
+// person looks before it runs again: actor "tumult", source "experiment".
+// A halted policy stays halted. It does not restore: the failed run has
+// restored its own fault already.
+func (c *Controller) PauseFailed(ctx context.Context, policy, reason string) error {
+	now := c.opts.Clock.Now()
+	_, err := c.opts.Ledger.UpdateControl(ctx, func(s *ledger.Control) error {
+		if s.Policies == nil {
+			s.Policies = map[string]ledger.PolicyControl{}
+		}
+		if cur, ok := s.Policies[policy]; ok && cur.State == ledger.Halted {
+			return nil
+		}
+		s.Policies[policy] = ledger.PolicyControl{
+			State: ledger.Paused, Actor: "tumult", Source: "experiment", Reason: reason, Since: now,
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("pause policy %s after a failed experiment: %w", policy, err)
+	}
+	return nil
 }
 
 // Resume arms tumult again, globally or for one policy. A global resume
@@ -231,4 +275,62 @@ func (c *Controller) Expire(ctx context.Context) error {
 		return nil
 	})
 	return err
+}
+
+// RunExpiry arms pauses that ran out (Expire) every ExpireEvery until ctx
+// ends.
+func (c *Controller) RunExpiry(ctx context.Context) {
+	for {
+		ch, stop := c.opts.Clock.After(c.opts.ExpireEvery)
+		select {
+		case <-ctx.Done():
+			stop()
+			return
+		case <-ch:
+		}
+		if err := c.Expire(ctx); err != nil && ctx.Err() == nil {
+			c.log.Warn("expire pauses", "error", err)
+		}
+	}
+}
+
+// Follow carries out a control state written elsewhere — by another
+// replica whose guardian tripped or whose API was asked — on the replica
+// where the faults run: a global halt restores every fault, halted
+// policies restore theirs. The restore runs in the background, one at a
+// time; a change that comes while one runs is left to the next change.
+// The leader's control watch calls it; deciding who restores is this
+// method's business, the restore itself the Restorer's.
+func (c *Controller) Follow(ctl ledger.Control) {
+	now := c.opts.Clock.Now()
+	var keep func(ledger.Record) bool
+	reason := ""
+	if g := ctl.Global(now); g.State == ledger.Halted {
+		reason = "halted by " + g.Actor + ": " + g.Reason
+	} else {
+		halted := map[string]bool{}
+		for name, p := range ctl.Policies {
+			if p.State == ledger.Halted {
+				halted[name] = true
+			}
+		}
+		if len(halted) == 0 {
+			return
+		}
+		reason = "policy halted"
+		keep = func(r ledger.Record) bool { return halted[r.Policy] }
+	}
+	go func() {
+		if !c.following.TryLock() {
+			return // a reaction is under way; the next change brings another
+		}
+		defer c.following.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), c.opts.FollowTimeout)
+		defer cancel()
+		if n, err := c.opts.Restorer.RestoreAll(ctx, reason, keep); err != nil {
+			c.log.Error("restore after a halt from another replica", "error", err)
+		} else if n > 0 {
+			c.log.Warn("restored faults after a halt written by another replica", "count", n)
+		}
+	}()
 }

@@ -38,7 +38,7 @@ func benchEngine(b *testing.B, fleet *targettest.Fake, clk *clock.Fake) (*Engine
 	l := ledgertest.NewMemory(clk.Now)
 	var n atomic.Int64
 	e, err := New(Options{
-		Ledger: l, Targets: targettest.Set{}.Add(fleet), Clock: clk, Seed: 1,
+		Ledger: l, Targets: targettest.Set{}.Add(fleet), Control: testControl(l, clk), Clock: clk, Seed: 1,
 		NewID: func() string { return fmt.Sprintf("b%09d", n.Add(1)) },
 	})
 	if err != nil {

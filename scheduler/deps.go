@@ -9,14 +9,22 @@ import (
 	"github.com/inferensys/tumult/targets"
 )
 
-// Ledger is the part of the ledger the scheduler writes to.
+// Ledger is the part of the ledger the scheduler writes to: fault
+// records. It reads the control state but never writes it (Control does).
 type Ledger interface {
 	Control(ctx context.Context) (ledger.Control, error)
-	UpdateControl(ctx context.Context, fn func(*ledger.Control) error) (ledger.Control, error)
 	Begin(ctx context.Context, r ledger.Record) error
 	Update(ctx context.Context, id string, fn func(*ledger.Record) error) (ledger.Record, error)
 	Active(ctx context.Context) ([]ledger.Record, error)
 	CountSince(ctx context.Context, policy string, since time.Time) (int, error)
+}
+
+// Control changes the control state on the scheduler's behalf; the
+// guardian's controller implements it.
+type Control interface {
+	// PauseFailed pauses policy after one of its experiments failed, for
+	// reason; a halted policy stays halted.
+	PauseFailed(ctx context.Context, policy, reason string) error
 }
 
 // Targets finds the target that serves a driver endpoint.

@@ -24,6 +24,9 @@ type Options struct {
 	Targets Targets
 	// Guard allows or refuses new faults; nil allows all (no guardian).
 	Guard Guard
+	// Control pauses a policy whose experiment failed: the guardian's
+	// controller, the one owner of the control state. Required.
+	Control Control
 	// Steady reads steady-state queries; required when a policy has one.
 	Steady   SteadyState
 	Observer Observer
@@ -93,8 +96,8 @@ type policyState struct {
 
 // New makes an engine. Call SetPolicies, Recover, then Run.
 func New(opts Options) (*Engine, error) {
-	if opts.Ledger == nil || opts.Targets == nil {
-		return nil, errors.New("scheduler: a ledger and targets are required")
+	if opts.Ledger == nil || opts.Targets == nil || opts.Control == nil {
+		return nil, errors.New("scheduler: a ledger, targets and a control are required")
 	}
 	if opts.Guard == nil {
 		opts.Guard = allowAll{}

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/inferensys/tumult/clock"
+	"github.com/inferensys/tumult/guardian"
 	"github.com/inferensys/tumult/ledger"
 	"github.com/inferensys/tumult/ledger/ledgertest"
 	"github.com/inferensys/tumult/policies"
@@ -53,6 +54,12 @@ func (s *fakeSteady) Query(context.Context, string, string) (float64, error) {
 	return v, nil
 }
 
+// testControl is the guardian's controller over the test's ledger: the
+// scheduler pauses a failed experiment's policy through it.
+func testControl(l guardian.ControlLedger, clk clock.Clock) *guardian.Controller {
+	return guardian.NewController(guardian.ControllerOptions{Ledger: l, Clock: clk})
+}
+
 func newRig(t *testing.T, members int) *rig {
 	t.Helper()
 	r := &rig{clk: clock.NewFake(t0), fleet: targettest.New(policies.DriverDocker, "local"), guard: &fakeGuard{}, steady: &fakeSteady{}}
@@ -62,7 +69,7 @@ func newRig(t *testing.T, members int) *rig {
 	}
 	var n atomic.Int64
 	e, err := New(Options{
-		Ledger: r.ledger, Targets: targettest.Set{}.Add(r.fleet), Guard: r.guard, Steady: r.steady,
+		Ledger: r.ledger, Targets: targettest.Set{}.Add(r.fleet), Guard: r.guard, Steady: r.steady, Control: testControl(r.ledger, r.clk),
 		Clock: r.clk, Seed: 1, VerifyInterval: time.Second,
 		NewID: func() string { return fmt.Sprintf("r%06d", n.Add(1)) },
 	})
@@ -483,7 +490,7 @@ func (c cancelOnInject) Inject(ctx context.Context, m targets.Member, f policies
 func TestInjectionSurvivesCancellationOfTheDecision(t *testing.T) {
 	r := newRig(t, 3)
 	ctx, cancel := context.WithCancel(context.Background())
-	e, err := New(Options{Ledger: r.ledger, Targets: targettest.Set{"docker/local": cancelOnInject{r.fleet, cancel}}, Clock: r.clk, Seed: 1})
+	e, err := New(Options{Ledger: r.ledger, Targets: targettest.Set{"docker/local": cancelOnInject{r.fleet, cancel}}, Control: testControl(r.ledger, r.clk), Clock: r.clk, Seed: 1})
 	require.NoError(t, err)
 	t.Cleanup(e.Close)
 	p := pol(t, "p", func(p *policies.Policy) { p.Limits.MinHealthy = 0 })

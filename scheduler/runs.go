@@ -263,24 +263,10 @@ func joinAnd(parts []string) string {
 	return out
 }
 
-// pauseFailed pauses a policy whose experiment failed, so that a person
-// looks before it runs again.
+// pauseFailed has the controller pause a policy whose experiment failed,
+// so that a person looks before it runs again.
 func (e *Engine) pauseFailed(ctx context.Context, policy string, rec ledger.Record) {
-	now := e.opts.Clock.Now()
-	_, err := e.opts.Ledger.UpdateControl(ctx, func(c *ledger.Control) error {
-		if c.Policies == nil {
-			c.Policies = map[string]ledger.PolicyControl{}
-		}
-		if cur, ok := c.Policies[policy]; ok && cur.State == ledger.Halted {
-			return nil
-		}
-		c.Policies[policy] = ledger.PolicyControl{
-			State: ledger.Paused, Actor: "tumult", Source: "experiment",
-			Reason: fmt.Sprintf("experiment %s failed: %s", rec.ID, rec.Reason), Since: now,
-		}
-		return nil
-	})
-	if err != nil {
+	if err := e.opts.Control.PauseFailed(ctx, policy, fmt.Sprintf("experiment %s failed: %s", rec.ID, rec.Reason)); err != nil {
 		e.log.Error("pause policy after failed experiment", "policy", policy, "error", err)
 		return
 	}
