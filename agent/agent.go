@@ -163,7 +163,7 @@ type sources struct {
 func newSources(cfg *config.Config, log hclog.Logger) (sources, error) {
 	s := sources{alertmanager: map[string]*alerting.Alertmanager{}, prometheus: map[string]*alerting.Prometheus{}}
 	for _, am := range cfg.Alertmanagers {
-		c, err := alerting.NewAlertmanager(alerting.AlertmanagerOptions{Name: am.Name, Address: am.Address, Logger: log})
+		c, err := alerting.NewAlertmanager(alerting.AlertmanagerOptions{Name: am.Name, Address: am.Address, Logger: log, Ignore: guardian.IsAnnouncement})
 		if err != nil {
 			return s, fmt.Errorf("alertmanager %q: %w", am.Name, err)
 		}

@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/inferensys/tumult/alerting"
@@ -34,7 +33,7 @@ func (s alertSource) Alerts(ctx context.Context) ([]guardian.Alert, error) {
 func GuardianAlerts(as []alerting.Alert) []guardian.Alert {
 	out := make([]guardian.Alert, 0, len(as))
 	for _, a := range as {
-		if alerting.IsAnnouncement(a.Labels) {
+		if guardian.IsAnnouncement(a.Labels) {
 			continue
 		}
 		out = append(out, guardian.Alert{Labels: a.Labels, Fingerprint: a.Fingerprint, StartsAt: a.StartsAt})
@@ -43,7 +42,8 @@ func GuardianAlerts(as []alerting.Alert) []guardian.Alert {
 }
 
 // WebhookAlerts splits a webhook delivery into the firing and resolved
-// alerts that the guardian's Ingest takes.
+// alerts that the guardian's Ingest takes, leaving tumult's own
+// announcements out.
 func WebhookAlerts(wh alerting.Webhook) (firing, resolved []guardian.Alert) {
 	return GuardianAlerts(wh.Firing()), GuardianAlerts(wh.Resolved())
 }
@@ -60,33 +60,18 @@ func (s sloSource) Burn(ctx context.Context, wire policies.SLOWire) (guardian.SL
 	if err != nil {
 		return guardian.SLOReading{}, err
 	}
-	return sloReading(wire, st), nil
+	return JudgeSLO(wire, st), nil
 }
 
-func sloReading(wire policies.SLOWire, st alerting.SLOStatus) guardian.SLOReading {
-	rd := guardian.SLOReading{Tripped: st.Tripped, GateBlocked: st.GateBlocked}
-	var parts []string
+// JudgeSLO hands the burn rates Prometheus gave to the guardian, whose
+// rules say whether the wire trips and the gate blocks.
+func JudgeSLO(wire policies.SLOWire, st alerting.SLOStatus) guardian.SLOReading {
+	b := guardian.SLOBurns{BudgetLeft: st.BudgetLeft, BudgetErr: st.BudgetErr}
 	for _, ps := range st.Pairs {
-		pair := policies.FormatDuration(ps.Pair.Long) + "/" + policies.FormatDuration(ps.Pair.Short)
-		if ps.Tripped {
-			parts = append(parts, fmt.Sprintf("%s burn %.1f/%.1f over %g", pair, ps.LongBurn, ps.ShortBurn, ps.Pair.Factor))
-		} else if !st.Tripped {
-			parts = append(parts, fmt.Sprintf("%s burn %.2f/%.2f (trips over %g)", pair, ps.LongBurn, ps.ShortBurn, ps.Pair.Factor))
-		}
+		b.Pairs = append(b.Pairs, guardian.PairBurn{Pair: ps.Pair, LongBurn: ps.LongBurn, ShortBurn: ps.ShortBurn})
 	}
-	rd.Detail = strings.Join(parts, "; ")
-	switch {
-	case st.BudgetErr != nil:
-		rd.GateDetail = fmt.Sprintf("error budget of %s unknown: %v", wire.Name, st.BudgetErr)
-	case st.BudgetLeft != nil && wire.MinBudgetLeft != nil && st.GateBlocked:
-		rd.GateDetail = fmt.Sprintf("error budget of %s %s left, below %s", wire.Name, percent(*st.BudgetLeft), percent(*wire.MinBudgetLeft))
-	case st.BudgetLeft != nil:
-		rd.GateDetail = fmt.Sprintf("error budget of %s %s left", wire.Name, percent(*st.BudgetLeft))
-	}
-	return rd
+	return guardian.JudgeSLO(wire, b)
 }
-
-func percent(f float64) string { return fmt.Sprintf("%.3g%%", f*100) }
 
 // SteadyOf answers the scheduler's steady-state queries from the agent's
 // prometheus blocks, evaluated now. An empty name means the only one.
@@ -124,13 +109,14 @@ func (a announcer) Resolve(ctx context.Context, anns []guardian.Announcement) er
 func announcements(anns []guardian.Announcement) []alerting.Announcement {
 	out := make([]alerting.Announcement, 0, len(anns))
 	for _, an := range anns {
-		if an.Kind == guardian.AnnounceHalted {
-			out = append(out, alerting.HaltedAlert(an.Reason, an.Since))
-			continue
-		}
-		out = append(out, alerting.ChaosAlert(an.Policy, an.Target, an.Member, an.Fault, an.Since))
+		out = append(out, AnnouncementOf(an))
 	}
 	return out
+}
+
+// AnnouncementOf is the alert a guardian announcement is posted as.
+func AnnouncementOf(an guardian.Announcement) alerting.Announcement {
+	return alerting.Announcement{Labels: an.Labels(), Annotations: an.Annotations(), StartsAt: an.Since}
 }
 
 // SourceStatuses maps the guardian's view of its sources to the API's.

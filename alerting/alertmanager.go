@@ -34,6 +34,10 @@ type AlertmanagerOptions struct {
 	Logger     hclog.Logger
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// Ignore, when set, leaves the alerts whose labels it reports out of
+	// Alerts: the agent passes guardian.IsAnnouncement, so that tumult's
+	// own announcements are never read back as trip wires.
+	Ignore func(labels map[string]string) bool
 }
 
 // Alertmanager reads active alerts from and posts announcements to one
@@ -44,6 +48,7 @@ type Alertmanager struct {
 	api     *amclient.AlertmanagerAPI
 	log     hclog.Logger
 	now     func() time.Time
+	ignore  func(labels map[string]string) bool
 }
 
 // NewAlertmanager checks the options and builds the client. It does not
@@ -72,6 +77,7 @@ func NewAlertmanager(opts AlertmanagerOptions) (*Alertmanager, error) {
 		api:     amclient.New(rt, strfmt.Default),
 		log:     log.Named("alertmanager").With("source", opts.Name),
 		now:     now,
+		ignore:  opts.Ignore,
 	}, nil
 }
 
@@ -99,7 +105,7 @@ func (a *Alertmanager) Name() string { return a.name }
 func (a *Alertmanager) Address() string { return a.address }
 
 // Alerts returns the alerts that count as trip wires: active, neither
-// silenced nor inhibited, and not tumult's own announcements.
+// silenced nor inhibited, and not ignored (see AlertmanagerOptions.Ignore).
 //
 // Unprocessed alerts are included: Alertmanager has accepted them but not
 // yet run them through its pipeline. Alertmanager evaluates silences and
@@ -123,7 +129,7 @@ func (a *Alertmanager) Alerts(ctx context.Context) ([]Alert, error) {
 			continue
 		}
 		labels := map[string]string(ga.Labels)
-		if IsAnnouncement(labels) {
+		if a.ignore != nil && a.ignore(labels) {
 			continue
 		}
 		// Alertmanager filtered these already; checking again costs

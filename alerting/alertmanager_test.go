@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/inferensys/tumult/guardian"
 	"github.com/inferensys/tumult/policies"
 )
 
@@ -60,7 +61,7 @@ func newFakeAlertmanager(t *testing.T, prefix string) (*fakeAlertmanager, *httpt
 }
 
 func newTestAlertmanager(t *testing.T, addr string, now time.Time) *Alertmanager {
-	am, err := NewAlertmanager(AlertmanagerOptions{Name: "main", Address: addr, Now: func() time.Time { return now }})
+	am, err := NewAlertmanager(AlertmanagerOptions{Name: "main", Address: addr, Now: func() time.Time { return now }, Ignore: guardian.IsAnnouncement})
 	require.NoError(t, err)
 	return am
 }
@@ -114,12 +115,23 @@ func TestAlerts(t *testing.T) {
 		mustMatcher(t, `service="checkout"`),
 		mustMatcher(t, `severity=~"critical|page"`),
 	}
-	m := Matching(got, page)
+	m := matching(got, page)
 	require.Len(t, m, 1)
 	require.Equal(t, "HighErrorRate", m[0].Name())
-	require.Len(t, Matching(got, nil), 2)
-	require.Empty(t, Matching(got, []policies.Matcher{mustMatcher(t, `severity="page"`)}))
-	require.Len(t, Matching(got, []policies.Matcher{mustMatcher(t, `service!="checkout"`)}), 1)
+	require.Len(t, matching(got, nil), 2)
+	require.Empty(t, matching(got, []policies.Matcher{mustMatcher(t, `severity="page"`)}))
+	require.Len(t, matching(got, []policies.Matcher{mustMatcher(t, `service!="checkout"`)}), 1)
+}
+
+// matching keeps the alerts that satisfy every matcher.
+func matching(alerts []Alert, ms []policies.Matcher) []Alert {
+	var out []Alert
+	for _, a := range alerts {
+		if policies.MatchesAll(ms, a.Labels) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func mustMatcher(t *testing.T, s string) policies.Matcher {
@@ -170,7 +182,7 @@ func TestPostAndResolve(t *testing.T) {
 	am := newTestAlertmanager(t, srv.URL, now)
 
 	start := now.Add(-time.Minute)
-	chaos := ChaosAlert("checkout-crash", "docker", "checkout-api-1", "kill", start)
+	chaos := announcementOf(guardian.Announcement{Kind: guardian.AnnounceFault, Policy: "checkout-crash", Target: "docker", Member: "checkout-api-1", Fault: "kill", Since: start})
 	require.NoError(t, am.Post(context.Background(), []Announcement{chaos}))
 	require.NoError(t, am.Resolve(context.Background(), []Announcement{chaos}))
 	require.NoError(t, am.Post(context.Background(), nil))
@@ -197,30 +209,18 @@ func TestPostAndResolve(t *testing.T) {
 	require.ErrorContains(t, err, `alertmanager "main": post 1 alerts`)
 }
 
-func TestAnnouncements(t *testing.T) {
+// announcementOf is the alert a guardian announcement is posted as (the
+// agent's AnnouncementOf).
+func announcementOf(an guardian.Announcement) Announcement {
+	return Announcement{Labels: an.Labels(), Annotations: an.Annotations(), StartsAt: an.Since}
+}
+
+func TestAnnouncementResolve(t *testing.T) {
 	since := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	h := HaltedAlert(`alert HighErrorRate on alertmanager "main"`, since)
-	require.Equal(t, map[string]string{"alertname": "TumultHalted", "severity": "info", "tumult_announcement": "true"}, h.Labels)
-	require.Contains(t, h.Annotations["description"], "HighErrorRate")
+	h := announcementOf(guardian.Announcement{Kind: guardian.AnnounceHalted, Reason: `alert HighErrorRate on alertmanager "main"`, Since: since})
 	require.Equal(t, since, h.StartsAt)
 	require.True(t, h.EndsAt.IsZero())
 	r := h.Resolve(since.Add(time.Hour))
 	require.Equal(t, since.Add(time.Hour), r.EndsAt)
 	require.Equal(t, h.Labels, r.Labels)
-
-	tests := []struct {
-		labels map[string]string
-		want   bool
-	}{
-		{ChaosAlert("p", "docker", "m", "kill", since).Labels, true},
-		{h.Labels, true},
-		{map[string]string{"alertname": "ChaosExperimentActive"}, true},
-		{map[string]string{"alertname": "X", "tumult_announcement": "true"}, true},
-		{map[string]string{"alertname": "X", "tumult_announcement": "false"}, false},
-		{map[string]string{"alertname": "HighErrorRate"}, false},
-		{nil, false},
-	}
-	for _, tc := range tests {
-		require.Equal(t, tc.want, IsAnnouncement(tc.labels), "%v", tc.labels)
-	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/inferensys/tumult/guardian"
 	"github.com/inferensys/tumult/policies"
 )
 
@@ -326,21 +327,33 @@ func TestBurnRates(t *testing.T) {
 			require.Len(t, st.Pairs, len(tc.wantTripped))
 			any := false
 			for i, ps := range st.Pairs {
-				require.Equal(t, tc.wantTripped[i], ps.Tripped, "pair %d: %+v", i, ps)
-				any = any || ps.Tripped
+				tripped := guardian.BurnPairTrips(ps.Pair, ps.LongBurn, ps.ShortBurn)
+				require.Equal(t, tc.wantTripped[i], tripped, "pair %d: %+v", i, ps)
+				any = any || tripped
 				if tc.wantBurns != nil {
 					require.InDelta(t, tc.wantBurns[i][0], ps.LongBurn, 1e-9)
 					require.InDelta(t, tc.wantBurns[i][1], ps.ShortBurn, 1e-9)
 				}
 			}
-			require.Equal(t, any, st.Tripped)
+			rd := guardian.JudgeSLO(wire, burnsOf(st))
+			require.Equal(t, any, rd.Tripped)
 			require.Nil(t, st.BudgetLeft)
-			require.False(t, st.GateBlocked)
+			require.False(t, rd.GateBlocked)
 			for q, n := range f.asked {
 				require.Equal(t, 1, n, "query %s asked more than once", q)
 			}
 		})
 	}
+}
+
+// burnsOf hands what BurnRates read to the guardian's rules, as the agent
+// does.
+func burnsOf(st SLOStatus) guardian.SLOBurns {
+	b := guardian.SLOBurns{BudgetLeft: st.BudgetLeft, BudgetErr: st.BudgetErr}
+	for _, ps := range st.Pairs {
+		b.Pairs = append(b.Pairs, guardian.PairBurn{Pair: ps.Pair, LongBurn: ps.LongBurn, ShortBurn: ps.ShortBurn})
+	}
+	return b
 }
 
 func countSubstr(s, sub string) int {
@@ -388,7 +401,7 @@ func TestBudget(t *testing.T) {
 			} else {
 				require.NoError(t, err)
 				require.InDelta(t, tc.wantLeft, b.Left, 1e-9)
-				require.Equal(t, tc.wantBlocked, b.Blocked)
+				require.Equal(t, tc.wantBlocked, guardian.BudgetGateBlocks(b.Min, &b.Left, nil))
 				require.Equal(t, 30*24*time.Hour, b.Period)
 			}
 
@@ -397,20 +410,21 @@ func TestBudget(t *testing.T) {
 			// burn rates.
 			st, err := p.BurnRates(context.Background(), wire, time.Time{})
 			require.NoError(t, err)
-			require.False(t, st.Tripped)
+			rd := guardian.JudgeSLO(wire, burnsOf(st))
+			require.False(t, rd.Tripped)
 			switch {
 			case tc.min == nil:
 				require.Nil(t, st.BudgetLeft)
 				require.NoError(t, st.BudgetErr)
-				require.False(t, st.GateBlocked)
+				require.False(t, rd.GateBlocked)
 			case tc.wantErr != nil:
 				require.Nil(t, st.BudgetLeft)
 				require.ErrorIs(t, st.BudgetErr, tc.wantErr)
-				require.True(t, st.GateBlocked)
+				require.True(t, rd.GateBlocked)
 			default:
 				require.NotNil(t, st.BudgetLeft)
 				require.InDelta(t, tc.wantLeft, *st.BudgetLeft, 1e-9)
-				require.Equal(t, tc.wantBlocked, st.GateBlocked)
+				require.Equal(t, tc.wantBlocked, rd.GateBlocked)
 			}
 		})
 	}

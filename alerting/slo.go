@@ -23,29 +23,26 @@ func WindowQuery(expr string, window time.Duration) string {
 	return strings.ReplaceAll(expr, WindowPlaceholder, model.Duration(window).String())
 }
 
-// PairStatus is the state of one multiwindow burn-rate pair.
+// PairStatus is the burn rates of one multiwindow burn-rate pair: the
+// error ratio over each window divided by 1 − objective. Whether the pair
+// trips is the guardian's rule (guardian.BurnPairTrips).
 type PairStatus struct {
 	Pair      policies.BurnPair
 	LongBurn  float64
 	ShortBurn float64
-	// Tripped when both burn rates exceed the pair's factor.
-	Tripped bool
 }
 
-// SLOStatus is the state of one slo trip wire.
+// SLOStatus is what one read of an slo trip wire found.
 type SLOStatus struct {
 	Name  string
 	Pairs []PairStatus
-	// Tripped when any pair is tripped.
-	Tripped bool
 
-	// The start gate, only when the wire has MinBudgetLeft. A failing
+	// The budget left, only when the wire has MinBudgetLeft. A failing
 	// budget query does not fail BurnRates, since the gate only holds new
 	// faults back and must not halt running ones; it shows in BudgetErr
-	// and blocks the gate instead.
-	BudgetLeft  *float64
-	BudgetErr   error
-	GateBlocked bool
+	// instead (and the guardian's gate fails closed on it).
+	BudgetLeft *float64
+	BudgetErr  error
 }
 
 // Budget is the error budget left over an SLO's period.
@@ -54,10 +51,9 @@ type Budget struct {
 	// spent, negative when overspent.
 	Left   float64
 	Period time.Duration
-	// Min is the wire's min_budget_left; nil when it has none.
+	// Min is the wire's min_budget_left; nil when it has none. Whether
+	// the gate blocks is the guardian's rule (guardian.BudgetGateBlocks).
 	Min *float64
-	// Blocked when Left < *Min: no new fault may start.
-	Blocked bool
 }
 
 // BurnRates evaluates every burn-rate pair of wire at the instant at (the
@@ -93,14 +89,11 @@ func (p *Prometheus) BurnRates(ctx context.Context, wire policies.SLOWire, at ti
 			burnErrs = append(burnErrs, err)
 			continue
 		}
-		ps := PairStatus{
+		st.Pairs = append(st.Pairs, PairStatus{
 			Pair:      bp,
 			LongBurn:  ratios[bp.Long] / (1 - wire.Objective),
 			ShortBurn: ratios[bp.Short] / (1 - wire.Objective),
-		}
-		ps.Tripped = ps.LongBurn > bp.Factor && ps.ShortBurn > bp.Factor
-		st.Tripped = st.Tripped || ps.Tripped
-		st.Pairs = append(st.Pairs, ps)
+		})
 	}
 	if len(burnErrs) > 0 {
 		return SLOStatus{}, fmt.Errorf("slo %q: burn rates: %w", wire.Name, errors.Join(dedupe(burnErrs)...))
@@ -108,22 +101,19 @@ func (p *Prometheus) BurnRates(ctx context.Context, wire policies.SLOWire, at ti
 	if withBudget {
 		if err := errs[wire.Period]; err != nil {
 			st.BudgetErr = fmt.Errorf("slo %q: budget left over %s: %w", wire.Name, model.Duration(wire.Period), err)
-			st.GateBlocked = true
 		} else {
 			b := p.budget(wire, ratios[wire.Period])
 			st.BudgetLeft = &b.Left
-			st.GateBlocked = b.Blocked
 		}
 	}
-	p.log.Debug("burn rates", "slo", wire.Name, "tripped", st.Tripped, "pairs", len(st.Pairs))
+	p.log.Debug("burn rates", "slo", wire.Name, "pairs", len(st.Pairs))
 	return st, nil
 }
 
 // BudgetLeft reads how much of the wire's error budget over its Period is
 // left at the instant at: 1 − (error ratio over Period) / (1 − objective),
-// with $window = Period (e.g. 30d). Blocked tells whether the start gate
-// (min_budget_left) holds new faults back. An error means the budget is
-// unknown, and a caller must then treat the gate as closed.
+// with $window = Period (e.g. 30d). An error means the budget is unknown,
+// and a caller must then treat the gate as closed.
 func (p *Prometheus) BudgetLeft(ctx context.Context, wire policies.SLOWire, at time.Time) (Budget, error) {
 	if err := p.checkWire(wire); err != nil {
 		return Budget{}, err
@@ -139,9 +129,7 @@ func (p *Prometheus) BudgetLeft(ctx context.Context, wire policies.SLOWire, at t
 }
 
 func (p *Prometheus) budget(wire policies.SLOWire, ratio float64) Budget {
-	b := Budget{Left: 1 - ratio/(1-wire.Objective), Period: wire.Period, Min: wire.MinBudgetLeft}
-	b.Blocked = b.Min != nil && b.Left < *b.Min
-	return b
+	return Budget{Left: 1 - ratio/(1-wire.Objective), Period: wire.Period, Min: wire.MinBudgetLeft}
 }
 
 func (p *Prometheus) checkWire(w policies.SLOWire) error {

@@ -103,19 +103,31 @@ func ParseWebhook(r io.Reader, maxBytes int64) (Webhook, error) {
 	return w, nil
 }
 
-// Firing returns the payload's firing alerts that count as trip wires:
-// tumult's own announcements are left out.
+// Without returns the payload without the alerts whose labels ignore
+// reports: the agent leaves tumult's own announcements out with
+// guardian.IsAnnouncement.
+func (w Webhook) Without(ignore func(labels map[string]string) bool) Webhook {
+	kept := make([]WebhookAlert, 0, len(w.Alerts))
+	for _, a := range w.Alerts {
+		if !ignore(a.Labels) {
+			kept = append(kept, a)
+		}
+	}
+	w.Alerts = kept
+	return w
+}
+
+// Firing returns the payload's firing alerts.
 func (w Webhook) Firing() []Alert { return w.byStatus(StatusFiring) }
 
 // Resolved returns the payload's resolved alerts, so that a guardian can
-// clear what it learnt from earlier notifications. Announcements are left
-// out here too.
+// clear what it learnt from earlier notifications.
 func (w Webhook) Resolved() []Alert { return w.byStatus(StatusResolved) }
 
 func (w Webhook) byStatus(status string) []Alert {
 	var out []Alert
 	for _, a := range w.Alerts {
-		if a.Status != status || IsAnnouncement(a.Labels) {
+		if a.Status != status {
 			continue
 		}
 		out = append(out, Alert{Labels: a.Labels, StartsAt: a.StartsAt, Fingerprint: a.Fingerprint})

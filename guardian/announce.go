@@ -48,6 +48,44 @@ func (a Announcement) Key() string {
 	return fmt.Sprintf("%s|%s|%s|%s|%s", a.Kind, a.Policy, a.Target, a.Member, a.Fault)
 }
 
+// Labels are the labels of the alert the announcement is posted as.
+// Alertmanager tells alerts apart by their labels, so a halt's reason is
+// not one of them: a changed reason must not make a second alert.
+func (a Announcement) Labels() map[string]string {
+	if a.Kind == AnnounceHalted {
+		return map[string]string{
+			"alertname":       AlertHalted,
+			"severity":        "info",
+			LabelAnnouncement: "true",
+		}
+	}
+	return map[string]string{
+		"alertname":       AlertChaosActive,
+		"policy":          a.Policy,
+		"target":          a.Target,
+		"member":          a.Member,
+		"fault":           a.Fault,
+		"severity":        "info",
+		LabelAnnouncement: "true",
+	}
+}
+
+// Annotations are the annotations of the alert the announcement is
+// posted as: what on-call reads.
+func (a Announcement) Annotations() map[string]string {
+	if a.Kind == AnnounceHalted {
+		return map[string]string{
+			"summary":     "tumult is halted: no chaos runs until it is resumed",
+			"description": "tumult halted: " + a.Reason,
+			"reason":      a.Reason,
+		}
+	}
+	return map[string]string{
+		"summary":     fmt.Sprintf("tumult: %s fault on %s (policy %s)", a.Fault, a.Member, a.Policy),
+		"description": fmt.Sprintf("tumult policy %q is running a %s fault on member %q of %s target. This is planned chaos; tumult restores the member by itself.", a.Policy, a.Fault, a.Member, a.Target),
+	}
+}
+
 // Announcer posts announcements to an Alertmanager and resolves them.
 type Announcer interface {
 	// Announce posts active announcements; posting one again keeps it

@@ -12,11 +12,6 @@ import (
 	"github.com/inferensys/tumult/policies"
 )
 
-// LabelAnnouncement marks alerts that tumult posts itself. The watcher
-// never counts them as trip wires, even when an adapter lets one through,
-// so that announcing chaos can never halt it.
-const LabelAnnouncement = "tumult_announcement"
-
 // Source kinds, as the status shows them.
 const (
 	KindAlert  = "alert"
@@ -259,7 +254,7 @@ func (w *Watcher) judgeAlert(wr *wire, now time.Time) verdict {
 	viaWebhook := false
 	seen := map[string]bool{}
 	consider := func(a Alert, webhook bool) {
-		if a.Labels[LabelAnnouncement] == "true" || !matchesAll(a.Labels, wr.matchers) || seen[a.key()] {
+		if !alertTrips(a.Labels, wr.matchers) || seen[a.key()] {
 			return
 		}
 		seen[a.key()] = true
@@ -325,15 +320,6 @@ func judgeConsul(wr *wire) verdict {
 		return verdict{detail: "no critical check"}
 	}
 	return verdict{tripped: true, reason: fmt.Sprintf("%s has critical checks: %s", wr.src.label, strings.Join(crit, ", "))}
-}
-
-func matchesAll(labels map[string]string, ms []policies.Matcher) bool {
-	for _, m := range ms {
-		if !m.Matches(labels) {
-			return false
-		}
-	}
-	return true
 }
 
 func alertName(a Alert) string {

@@ -819,7 +819,7 @@ func (w *Watcher) Ingest(ctx context.Context, d Delivery) {
 		delete(w.webhook, webhookKey(d.Alertmanager, a))
 	}
 	for _, a := range d.Firing {
-		if a.Labels[LabelAnnouncement] == "true" {
+		if IsAnnouncement(a.Labels) {
 			continue
 		}
 		w.webhook[webhookKey(d.Alertmanager, a)] = webhookAlert{Alert: a, from: d.Alertmanager, receiver: d.Receiver, seen: now}

@@ -16,7 +16,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/inferensys/tumult/agent"
 	"github.com/inferensys/tumult/alerting"
+	"github.com/inferensys/tumult/guardian"
 	"github.com/inferensys/tumult/integration/harness"
 	"github.com/inferensys/tumult/policies"
 )
@@ -57,7 +59,7 @@ func alMatcher(t *testing.T, s string) policies.Matcher {
 
 func TestAlertmanagerSource(t *testing.T) {
 	srv := harness.StartAlertmanager(t, harness.AlertmanagerOptions{})
-	am, err := alerting.NewAlertmanager(alerting.AlertmanagerOptions{Name: "main", Address: srv.URL()})
+	am, err := alerting.NewAlertmanager(alerting.AlertmanagerOptions{Name: "main", Address: srv.URL(), Ignore: guardian.IsAnnouncement})
 	require.NoError(t, err)
 	ctx := context.Background()
 
@@ -103,9 +105,9 @@ func TestAlertmanagerSource(t *testing.T) {
 
 	t.Run("announcements do not count", func(t *testing.T) {
 		start := time.Now()
-		chaos := alerting.ChaosAlert("checkout-crash", "docker", "checkout-api-1", "kill", start)
+		chaos := agent.AnnouncementOf(guardian.Announcement{Kind: guardian.AnnounceFault, Policy: "checkout-crash", Target: "docker", Member: "checkout-api-1", Fault: "kill", Since: start})
 		// A halt reason that would match a page matcher must not trip.
-		halted := alerting.HaltedAlert("test", start)
+		halted := agent.AnnouncementOf(guardian.Announcement{Kind: guardian.AnnounceHalted, Reason: "test", Since: start})
 		halted.Labels["service"] = "checkout"
 		require.NoError(t, am.Post(ctx, []alerting.Announcement{chaos, halted}))
 
@@ -158,7 +160,13 @@ func TestAlertmanagerSource(t *testing.T) {
 }
 
 func alMatching(alerts []alerting.Alert, ms ...policies.Matcher) []alerting.Alert {
-	return alerting.Matching(alerts, ms)
+	var out []alerting.Alert
+	for _, a := range alerts {
+		if policies.MatchesAll(ms, a.Labels) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // TestAlertmanagerWebhook checks ParseWebhook against what a real
@@ -192,7 +200,7 @@ receivers:
         send_resolved: true
 `, receiver.URL+"/v1/alertmanager")
 	srv := harness.StartAlertmanager(t, harness.AlertmanagerOptions{Config: cfg})
-	am, err := alerting.NewAlertmanager(alerting.AlertmanagerOptions{Name: "main", Address: srv.URL()})
+	am, err := alerting.NewAlertmanager(alerting.AlertmanagerOptions{Name: "main", Address: srv.URL(), Ignore: guardian.IsAnnouncement})
 	require.NoError(t, err)
 
 	next := func(status string) alerting.Webhook {
@@ -320,7 +328,8 @@ func TestPrometheusSource(t *testing.T) {
 	t.Run("calm", func(t *testing.T) {
 		st, err := prom.BurnRates(ctx, wire, time.Time{})
 		require.NoError(t, err)
-		require.False(t, st.Tripped)
+		rd := agent.JudgeSLO(wire, st)
+		require.False(t, rd.Tripped)
 		require.Len(t, st.Pairs, 2)
 		for _, p := range st.Pairs {
 			require.InDelta(t, 0.1, p.LongBurn, 1e-6)
@@ -328,7 +337,7 @@ func TestPrometheusSource(t *testing.T) {
 		}
 		require.NotNil(t, st.BudgetLeft)
 		require.InDelta(t, 0.5, *st.BudgetLeft, 1e-6)
-		require.False(t, st.GateBlocked)
+		require.False(t, rd.GateBlocked)
 	})
 
 	t.Run("fast burn in both windows trips", func(t *testing.T) {
@@ -338,10 +347,10 @@ func TestPrometheusSource(t *testing.T) {
 		require.Eventually(t, func() bool {
 			var err error
 			st, err = prom.BurnRates(ctx, wire, time.Time{})
-			return err == nil && st.Tripped
+			return err == nil && agent.JudgeSLO(wire, st).Tripped
 		}, 15*time.Second, 100*time.Millisecond)
-		require.True(t, st.Pairs[0].Tripped)
-		require.False(t, st.Pairs[1].Tripped)
+		require.True(t, guardian.BurnPairTrips(st.Pairs[0].Pair, st.Pairs[0].LongBurn, st.Pairs[0].ShortBurn))
+		require.False(t, guardian.BurnPairTrips(st.Pairs[1].Pair, st.Pairs[1].LongBurn, st.Pairs[1].ShortBurn))
 		require.InDelta(t, 20, st.Pairs[0].LongBurn, 1e-6)
 	})
 
@@ -354,7 +363,7 @@ func TestPrometheusSource(t *testing.T) {
 		}, 15*time.Second, 100*time.Millisecond)
 		st, err := prom.BurnRates(ctx, wire, time.Time{})
 		require.NoError(t, err)
-		require.False(t, st.Tripped)
+		require.False(t, agent.JudgeSLO(wire, st).Tripped)
 	})
 
 	t.Run("budget gate", func(t *testing.T) {
@@ -362,7 +371,7 @@ func TestPrometheusSource(t *testing.T) {
 		t.Cleanup(func() { metrics.set(calm...) })
 		require.Eventually(t, func() bool {
 			b, err := prom.BudgetLeft(ctx, wire, time.Time{})
-			return err == nil && b.Blocked
+			return err == nil && guardian.BudgetGateBlocks(b.Min, &b.Left, nil)
 		}, 15*time.Second, 100*time.Millisecond)
 		b, err := prom.BudgetLeft(ctx, wire, time.Time{})
 		require.NoError(t, err)

@@ -23,6 +23,7 @@ import (
 	"github.com/inferensys/tumult/alerting"
 	"github.com/inferensys/tumult/api"
 	"github.com/inferensys/tumult/api/server"
+	"github.com/inferensys/tumult/guardian"
 	"github.com/inferensys/tumult/integration/harness"
 	"github.com/inferensys/tumult/ledger"
 )
@@ -720,7 +721,7 @@ guardian {
 	var chaos []harness.ListedAlert
 	gdWait(t, 15*time.Second, "two ChaosExperimentActive alerts in Alertmanager", func() (bool, string) {
 		all, err := gdAllAlerts(ctx, am)
-		chaos = gdListed(all, alerting.AlertChaosActive)
+		chaos = gdListed(all, guardian.AlertChaosActive)
 		return err == nil && len(chaos) == 2, fmt.Sprintf("%+v, error %v", chaos, err)
 	})
 	var members []string
@@ -758,7 +759,7 @@ guardian {
 	require.True(t, src.Up, "%+v", src)
 	require.False(t, src.Tripped, "%+v", src)
 	require.True(t, src.LastRead.After(mark.Add(2*time.Second)), "the guardian kept polling: last read %s", src.LastRead)
-	require.Len(t, gdListed(am.AllAlerts(), alerting.AlertChaosActive), 2, "the announcements are still there")
+	require.Len(t, gdListed(am.AllAlerts(), guardian.AlertChaosActive), 2, "the announcements are still there")
 	require.Len(t, st.Faults, 2, "the faults still run")
 
 	// The same wire, an alert neither silenced nor tumult's own: halt.
@@ -769,7 +770,7 @@ guardian {
 	// The announcements follow: chaos resolved, TumultHalted raised.
 	gdWait(t, 15*time.Second, "ChaosExperimentActive resolved and TumultHalted raised", func() (bool, string) {
 		all, err := gdAllAlerts(ctx, am)
-		chaos, halted := gdListed(all, alerting.AlertChaosActive), gdListed(all, alerting.AlertHalted)
+		chaos, halted := gdListed(all, guardian.AlertChaosActive), gdListed(all, guardian.AlertHalted)
 		return err == nil && len(chaos) == 0 && len(halted) == 1, fmt.Sprintf("%d chaos, %d halted, error %v", len(chaos), len(halted), err)
 	})
 }

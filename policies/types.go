@@ -200,6 +200,18 @@ type Matcher struct {
 	re    *regexp.Regexp
 }
 
+// MatchesAll reports whether labels satisfy every matcher; with none,
+// every label set matches. Matchers must come from the policy decoder,
+// ParseMatcher or NewMatcher, which compile regexps.
+func MatchesAll(ms []Matcher, labels map[string]string) bool {
+	for _, m := range ms {
+		if !m.Matches(labels) {
+			return false
+		}
+	}
+	return true
+}
+
 // Matches reports whether labels satisfy the matcher. A missing label
 // counts as the empty string, as in Alertmanager.
 func (m Matcher) Matches(labels map[string]string) bool {
