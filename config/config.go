@@ -103,17 +103,43 @@ type GuardianConfig struct {
 }
 
 // Defaults of the agent config, applied where an attribute is left out.
+// The consul block's defaults are the shared ledger's and election's too
+// (package ledger/consul takes them from here).
 const (
 	DefaultDataDir      = "/var/lib/tumult"
 	DefaultPolicyDir    = "/etc/tumult/policies"
 	DefaultHTTPAddress  = "127.0.0.1:8742"
 	DefaultOptInLabel   = "tumult.enable"
-	DefaultConsulPrefix = "tumult/"
 	DefaultPollInterval = time.Second
 	DefaultStaleAfter   = 15 * time.Second
 	DefaultClearFor     = 10 * time.Minute
-	DefaultSessionTTL   = 10 * time.Second
-	DefaultLockDelay    = 5 * time.Second
+
+	DefaultDockerHost    = "unix:///var/run/docker.sock"
+	DefaultNomadAddress  = "http://127.0.0.1:4646"
+	DefaultNomadTokenEnv = "NOMAD_TOKEN"
+
+	DefaultConsulAddress  = "127.0.0.1:8500"
+	DefaultConsulTokenEnv = "CONSUL_HTTP_TOKEN"
+	// DefaultConsulPrefix is where the shared ledger lives in Consul's KV
+	// store; replicas sharing a prefix share the ledger.
+	DefaultConsulPrefix = "tumult/"
+	// DefaultSessionTTL is Consul's smallest session TTL by default
+	// (session_ttl_min). A leader that cannot renew for this long stops
+	// leading. A leader that died loses the lock one TTL after its last
+	// liveness-check update; Consul itself invalidates a session only up
+	// to twice the TTL after its last renewal.
+	DefaultSessionTTL = 10 * time.Second
+	// DefaultLockDelay is how long Consul keeps the lock from being taken
+	// after the holder's session was invalidated (crash, partition,
+	// destroy; not a clean release). It is the grace a replica that lost
+	// its session gets to notice and stop: a live leader notices a lost
+	// lock within one blocking-query round trip, and a partitioned one
+	// stops by itself a TTL after its last successful liveness-check
+	// update or renewal, no later than Consul can invalidate its session,
+	// so a few seconds suffice. It is 5s rather than Consul's 15s because
+	// it adds directly to failover after a crash: a follower retries a
+	// lock refused for lock-delay every few hundred milliseconds.
+	DefaultLockDelay = 5 * time.Second
 )
 
 // Known reports whether the config has a block of kind ("docker",

@@ -142,7 +142,7 @@ func decodeConfig(d *hclread.Diags, body hcl.Body, filename string) *Config {
 	for _, hb := range b.OfType("nomad") {
 		unique(hb)
 		ib := d.Read(hb, hclread.Spec{Attrs: []string{"address", "region", "token_env"}})
-		n := NomadCluster{Name: hb.Labels[0], Address: "http://127.0.0.1:4646", TokenEnv: "NOMAD_TOKEN"}
+		n := NomadCluster{Name: hb.Labels[0], Address: DefaultNomadAddress, TokenEnv: DefaultNomadTokenEnv}
 		if a := ib.Attrs["address"]; a != nil {
 			n.Address, _ = httpURL(d, a)
 		}
@@ -156,7 +156,7 @@ func decodeConfig(d *hclread.Diags, body hcl.Body, filename string) *Config {
 	}
 	if hb := d.AtMostOne(b, "consul"); hb != nil {
 		ib := d.Read(hb, hclread.Spec{Attrs: []string{"address", "prefix", "token_env", "session_ttl", "lock_delay"}})
-		cc := &ConsulConfig{Address: "127.0.0.1:8500", Prefix: DefaultConsulPrefix, TokenEnv: "CONSUL_HTTP_TOKEN",
+		cc := &ConsulConfig{Address: DefaultConsulAddress, Prefix: DefaultConsulPrefix, TokenEnv: DefaultConsulTokenEnv,
 			SessionTTL: DefaultSessionTTL, LockDelay: DefaultLockDelay}
 		if a := ib.Attrs["session_ttl"]; a != nil {
 			if v, ok := d.Duration(a, 1e9); ok {
@@ -259,7 +259,7 @@ func decodeConfig(d *hclread.Diags, body hcl.Body, filename string) *Config {
 
 func decodeDocker(d *hclread.Diags, hb *hcl.Block) DockerEndpoint {
 	ib := d.Read(hb, hclread.Spec{Attrs: []string{"host"}, Blocks: []hcl.BlockHeaderSchema{{Type: "tls"}}})
-	e := DockerEndpoint{Name: hb.Labels[0], Host: "unix:///var/run/docker.sock"}
+	e := DockerEndpoint{Name: hb.Labels[0], Host: DefaultDockerHost}
 	if a := ib.Attrs["host"]; a != nil {
 		if s, ok := d.Str(a); ok {
 			u, err := url.Parse(s)

@@ -3,6 +3,7 @@ package guardian
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -189,12 +190,12 @@ func (a *announcer) once(ctx context.Context) {
 	now := w.clk.Now()
 	full := a.lastFull.IsZero() || now.Sub(a.lastFull) >= w.opts.AnnounceEvery
 	var post, gone []Announcement
-	for _, k := range sortedKeys(want) {
+	for _, k := range slices.Sorted(maps.Keys(want)) {
 		if _, had := a.posted[k]; full || !had {
 			post = append(post, want[k])
 		}
 	}
-	for _, k := range sortedKeys(a.posted) {
+	for _, k := range slices.Sorted(maps.Keys(a.posted)) {
 		if _, still := want[k]; !still {
 			gone = append(gone, a.posted[k])
 		}
@@ -221,13 +222,4 @@ func (a *announcer) once(ctx context.Context) {
 			delete(a.posted, an.Key())
 		}
 	}
-}
-
-func sortedKeys(m map[string]Announcement) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

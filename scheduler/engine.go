@@ -1,11 +1,13 @@
 package scheduler
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -325,7 +327,7 @@ func (e *Engine) Decide(ctx context.Context, p *policies.Policy, at time.Time) l
 		return skip("read control state: %v", err)
 	}
 	if eff := ctrl.Effective(p.Name, at); eff.State != ledger.Armed {
-		return skip("%s by %s: %s", eff.State, orDash(eff.Actor), orDash(eff.Reason))
+		return skip("%s by %s: %s", eff.State, cmp.Or(eff.Actor, "-"), cmp.Or(eff.Reason, "-"))
 	}
 	if ok, why := e.opts.Guard.Allow(ctx, p); !ok {
 		return skip("guardian: %s", why)
@@ -393,7 +395,7 @@ func (e *Engine) Decide(ctx context.Context, p *policies.Policy, at time.Time) l
 	if ctrl, err := e.opts.Ledger.Control(ctx); err != nil {
 		return skip("read control state: %v", err)
 	} else if eff := ctrl.Effective(p.Name, at); eff.State != ledger.Armed {
-		return skip("%s by %s: %s", eff.State, orDash(eff.Actor), orDash(eff.Reason))
+		return skip("%s by %s: %s", eff.State, cmp.Or(eff.Actor, "-"), cmp.Or(eff.Reason, "-"))
 	}
 	rec.AddStep(at, "chose %s among %d eligible (%d healthy of %d)", member.Short(), len(c.eligible), c.healthy, fleet.Size)
 	if err := e.opts.Ledger.Begin(ctx, rec); err != nil {
@@ -544,7 +546,7 @@ func count(f targets.Fleet, active []ledger.Record) tally {
 
 func (t tally) why() string {
 	var parts []string
-	for _, k := range sortedKeys(t.excluded) {
+	for _, k := range slices.Sorted(maps.Keys(t.excluded)) {
 		parts = append(parts, fmt.Sprintf("%d %s", t.excluded[k], k))
 	}
 	if t.busy > 0 {
@@ -554,15 +556,6 @@ func (t tally) why() string {
 		return "the fleet is empty"
 	}
 	return strings.Join(parts, ", ")
-}
-
-func sortedKeys(m map[string]int) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func bounds(ss *policies.SteadyState) string {
@@ -584,13 +577,6 @@ func describeFault(f policies.FaultSpec) string {
 		return fmt.Sprintf("pause for %s", policies.FormatDuration(f.Duration))
 	}
 	return string(f.Kind)
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 // Poke makes Run look at its policies again now, e.g. after a resume.

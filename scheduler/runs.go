@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -232,7 +233,7 @@ func (e *Engine) recovered(ctx context.Context, r *faultRun, m targets.Member, o
 		case err != nil:
 			return false, fmt.Sprintf("read %s: %v", m.Short(), err)
 		case !st.Healthy:
-			return false, fmt.Sprintf("%s is %s", m.Short(), orDash(st.Status))
+			return false, fmt.Sprintf("%s is %s", m.Short(), cmp.Or(st.Status, "-"))
 		}
 		parts = append(parts, m.Short()+" healthy")
 	}

@@ -80,9 +80,13 @@ func (m Member) Short() string {
 }
 
 // ShortID abbreviates long IDs to 12 characters, as Docker does.
-func ShortID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
+func ShortID(id string) string { return Abbrev(id, 12) }
+
+// Abbrev cuts id to its first n characters, as drivers print IDs (Docker
+// 12, Nomad 8).
+func Abbrev(id string, n int) string {
+	if len(id) > n {
+		return id[:n]
 	}
 	return id
 }

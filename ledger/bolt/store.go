@@ -21,16 +21,8 @@ import (
 // ErrLocked: another process (another tumult) has the ledger file open.
 var ErrLocked = errors.New("locked by another tumult")
 
-// Defaults of Options.
-const (
-	DefaultRetention  = 30 * 24 * time.Hour
-	DefaultMaxHistory = 10000
-	DefaultTimeout    = time.Second
-)
-
-// minIndexAge is how long injections stay countable whatever Retention
-// says: max_per_day looks back one calendar day (25 hours across DST).
-const minIndexAge = 48 * time.Hour
+// DefaultTimeout is how long Open waits for the file lock.
+const DefaultTimeout = time.Second
 
 // pruneBudget bounds the entries one finishing write may prune, so a
 // lowered MaxHistory or Retention never turns one write into a long stall;
@@ -42,9 +34,11 @@ const (
 
 // Options configure a Store. Zero values take the defaults.
 type Options struct {
-	// Retention is how long finished records are kept (default 30 days).
+	// Retention is how long finished records are kept (default
+	// ledger.DefaultRetention).
 	Retention time.Duration
-	// MaxHistory caps the number of finished records kept (default 10000).
+	// MaxHistory caps the number of finished records kept (default
+	// ledger.DefaultMaxHistory).
 	MaxHistory int
 	// Now is the clock for stamps and retention (default time.Now).
 	Now func() time.Time
@@ -56,15 +50,7 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.Retention <= 0 {
-		o.Retention = DefaultRetention
-	}
-	if o.MaxHistory <= 0 {
-		o.MaxHistory = DefaultMaxHistory
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+	ledger.KeepDefaults(&o.Retention, &o.MaxHistory, &o.Now)
 	if o.Logger == nil {
 		o.Logger = hclog.NewNullLogger()
 	}
@@ -337,7 +323,7 @@ func (s *Store) finish(tx *bbolt.Tx, r ledger.Record) error {
 
 // prune removes at most budget history records (oldest first, while over
 // MaxHistory or older than Retention) and at most budget injection index
-// entries (older than Retention and than minIndexAge).
+// entries (older than ledger.IndexCutoff).
 func (s *Store) prune(tx *bbolt.Tx, budget int) (history, injections int, err error) {
 	now := s.opts.Now()
 	meta := tx.Bucket(bucketMeta)
@@ -368,7 +354,7 @@ func (s *Store) prune(tx *bbolt.Tx, budget int) (history, injections int, err er
 		}
 	}
 
-	idxCutoff := now.Add(-max(s.opts.Retention, minIndexAge))
+	idxCutoff := ledger.IndexCutoff(now, s.opts.Retention)
 	c = tx.Bucket(bucketInjected).Cursor()
 	for k, _ := c.First(); k != nil && injections < budget && keyTime(k).Before(idxCutoff); k, _ = c.First() {
 		if err := c.Delete(); err != nil {

@@ -11,30 +11,12 @@ import (
 
 	"github.com/hashicorp/consul/api"
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/inferensys/tumult/config"
 )
 
-// Defaults of ElectionOptions.
-const (
-	// DefaultSessionTTL is Consul's smallest session TTL by default
-	// (session_ttl_min). A leader that cannot renew for this long stops
-	// leading. A leader that died loses the lock one TTL after its last
-	// liveness-check update (see alive); Consul itself invalidates a
-	// session only up to twice the TTL after its last renewal.
-	DefaultSessionTTL = 10 * time.Second
-	// DefaultLockDelay is how long Consul keeps the lock from being taken
-	// after the holder's session was invalidated (crash, partition,
-	// destroy; not a clean release). It is the grace a replica that lost
-	// its session gets to notice and stop: a live leader notices a lost
-	// lock within one blocking-query round trip, and a partitioned one
-	// stops by itself a TTL after its last successful liveness-check
-	// update or renewal, no later than Consul can invalidate its session,
-	// so a few seconds suffice. It is 5s rather than Consul's 15s because it
-	// adds directly to failover after a crash: a follower retries a lock
-	// refused for lock-delay every few hundred milliseconds.
-	DefaultLockDelay = 5 * time.Second
-	// maxLockDelay is the largest lock-delay Consul honours.
-	maxLockDelay = 60 * time.Second
-)
+// maxLockDelay is the largest lock-delay Consul honours.
+const maxLockDelay = 60 * time.Second
 
 // Pauses between election attempts that failed (Consul unreachable),
 // doubling from electionRetryMin up to electionRetryMax.
@@ -67,13 +49,13 @@ var ErrLeadershipLost = errors.New("leadership lost")
 type ElectionOptions struct {
 	// Client talks to Consul (required); Store.Client gives the ledger's.
 	Client *api.Client
-	// Key is the lock's KV key (default DefaultPrefix+"leader");
+	// Key is the lock's KV key (default config.DefaultConsulPrefix+"leader");
 	// Store.LeaderKey gives the one under the ledger's prefix.
 	Key string
-	// SessionTTL (default DefaultSessionTTL). Consul refuses TTLs below
+	// SessionTTL (default config.DefaultSessionTTL). Consul refuses TTLs below
 	// its session_ttl_min (10s unless configured).
 	SessionTTL time.Duration
-	// LockDelay (default DefaultLockDelay, at most 60s).
+	// LockDelay (default config.DefaultLockDelay, at most 60s).
 	LockDelay time.Duration
 	// Replica names this replica: the session's name and the lock's value,
 	// what Leader returns (default: the host name).
@@ -112,13 +94,13 @@ func NewElection(opts ElectionOptions) (*Election, error) {
 		return nil, errors.New("leader election: no Consul client")
 	}
 	if opts.Key == "" {
-		opts.Key = DefaultPrefix + keyLeader
+		opts.Key = config.DefaultConsulPrefix + keyLeader
 	}
 	if opts.SessionTTL == 0 {
-		opts.SessionTTL = DefaultSessionTTL
+		opts.SessionTTL = config.DefaultSessionTTL
 	}
 	if opts.LockDelay == 0 {
-		opts.LockDelay = DefaultLockDelay
+		opts.LockDelay = config.DefaultLockDelay
 	}
 	switch {
 	case opts.SessionTTL < time.Second:

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/inferensys/tumult/config"
 )
 
 // Relative key names under the prefix.
@@ -58,7 +60,7 @@ func policyDir(policy string) string {
 func normPrefix(p string) string {
 	p = strings.Trim(p, "/")
 	if p == "" {
-		return DefaultPrefix
+		return config.DefaultConsulPrefix
 	}
 	return p + "/"
 }

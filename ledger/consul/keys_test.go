@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/inferensys/tumult/config"
 )
 
 func TestTimeKeyOrder(t *testing.T) {
@@ -56,8 +58,8 @@ func TestPolicyDir(t *testing.T) {
 
 func TestNormPrefix(t *testing.T) {
 	for in, want := range map[string]string{
-		"":             DefaultPrefix,
-		"/":            DefaultPrefix,
+		"":             config.DefaultConsulPrefix,
+		"/":            config.DefaultConsulPrefix,
 		"tumult":       "tumult/",
 		"tumult/":      "tumult/",
 		"/svc/tumult/": "svc/tumult/",
@@ -74,9 +76,9 @@ func TestNewElectionOptions(t *testing.T) {
 	require.NoError(t, err)
 	e, err := NewElection(ElectionOptions{Client: client, Replica: "r1"})
 	require.NoError(t, err)
-	require.Equal(t, DefaultPrefix+"leader", e.opts.Key)
-	require.Equal(t, DefaultSessionTTL, e.opts.SessionTTL)
-	require.Equal(t, DefaultLockDelay, e.opts.LockDelay)
+	require.Equal(t, config.DefaultConsulPrefix+"leader", e.opts.Key)
+	require.Equal(t, config.DefaultSessionTTL, e.opts.SessionTTL)
+	require.Equal(t, config.DefaultLockDelay, e.opts.LockDelay)
 	require.Equal(t, "r1", e.Replica())
 	require.False(t, e.Leading())
 

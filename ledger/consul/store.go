@@ -18,18 +18,8 @@ import (
 	"github.com/inferensys/tumult/ledger"
 )
 
-// Defaults of Options.
-const (
-	DefaultPrefix     = "tumult/"
-	DefaultRetention  = 30 * 24 * time.Hour
-	DefaultMaxHistory = 10000
-	// DefaultMaxAttempts bounds the check-and-set retries of one write.
-	DefaultMaxAttempts = 100
-)
-
-// minIndexAge is how long injections stay countable whatever Retention
-// says: max_per_day looks back one calendar day (25 hours across DST).
-const minIndexAge = 48 * time.Hour
+// DefaultMaxAttempts bounds the check-and-set retries of one write.
+const DefaultMaxAttempts = 100
 
 // pruneBudget bounds the entries one finishing write prunes, so a lowered
 // MaxHistory or Retention never turns one write into a long stall; Open
@@ -102,11 +92,14 @@ type Options struct {
 	// (CONSUL_HTTP_TOKEN).
 	Token string
 	// Prefix is where the ledger lives in the KV store (default
-	// "tumult/"). Replicas sharing a prefix share the ledger.
+	// config.DefaultConsulPrefix). Replicas sharing a prefix share the
+	// ledger.
 	Prefix string
-	// Retention is how long finished records are kept (default 30 days).
+	// Retention is how long finished records are kept (default
+	// ledger.DefaultRetention).
 	Retention time.Duration
-	// MaxHistory caps the number of finished records kept (default 10000).
+	// MaxHistory caps the number of finished records kept (default
+	// ledger.DefaultMaxHistory).
 	MaxHistory int
 	// MaxAttempts bounds the check-and-set retries of one write (default
 	// DefaultMaxAttempts).
@@ -119,17 +112,9 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	o.Prefix = normPrefix(o.Prefix)
-	if o.Retention <= 0 {
-		o.Retention = DefaultRetention
-	}
-	if o.MaxHistory <= 0 {
-		o.MaxHistory = DefaultMaxHistory
-	}
+	ledger.KeepDefaults(&o.Retention, &o.MaxHistory, &o.Now)
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = DefaultMaxAttempts
-	}
-	if o.Now == nil {
-		o.Now = time.Now
 	}
 	if o.Logger == nil {
 		o.Logger = hclog.NewNullLogger()
@@ -607,7 +592,7 @@ func (s *Store) pruneHistory(ctx context.Context, budget int) (int, error) {
 }
 
 // pruneInjections removes at most budget injection index entries older
-// than Retention and than minIndexAge: of one policy, or of every policy
+// than ledger.IndexCutoff: of one policy, or of every policy
 // when policy is empty.
 func (s *Store) pruneInjections(ctx context.Context, policy string, budget int) error {
 	dir := s.prefix + dirInjections
@@ -618,7 +603,7 @@ func (s *Store) pruneInjections(ctx context.Context, policy string, budget int) 
 	if err != nil {
 		return fmt.Errorf("list %s: %w", dir, err)
 	}
-	cutoff := s.opts.Now().Add(-max(s.opts.Retention, minIndexAge))
+	cutoff := ledger.IndexCutoff(s.opts.Now(), s.opts.Retention)
 	var ops api.TxnOps
 	for _, k := range keys {
 		if len(ops) >= budget {

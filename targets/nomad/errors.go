@@ -28,12 +28,7 @@ func describe(verb string, m targets.Member) string {
 }
 
 // shortID is Nomad's 8-character allocation prefix.
-func shortID(id string) string {
-	if len(id) > 8 {
-		return id[:8]
-	}
-	return id
-}
+func shortID(id string) string { return targets.Abbrev(id, 8) }
 
 // classify maps what the API client returned to a targets error class:
 // 404 is gone, other refusals (400, 403, 409, …) are refused, 5xx and

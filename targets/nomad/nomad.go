@@ -49,9 +49,14 @@ type Options struct {
 	SelfAllocID string
 	Logger      hclog.Logger
 	// PollInterval is how often Restore looks whether Nomad has brought a
-	// member back; default config.DefaultPollInterval.
+	// member back; default DefaultPollInterval.
 	PollInterval time.Duration
 }
+
+// DefaultPollInterval is how often Restore asks Nomad whether a member is
+// back. It is the target's own, not an Alertmanager's poll: Nomad's API
+// answers in milliseconds and a restore should be seen soon.
+const DefaultPollInterval = time.Second
 
 // Target is one Nomad cluster. It is safe for concurrent use.
 type Target struct {
@@ -77,7 +82,7 @@ func New(opts Options) (*Target, error) {
 		opts.Logger = hclog.NewNullLogger()
 	}
 	if opts.PollInterval <= 0 {
-		opts.PollInterval = config.DefaultPollInterval
+		opts.PollInterval = DefaultPollInterval
 	}
 	opts.Protect = maps.Clone(opts.Protect)
 
