@@ -2,10 +2,8 @@ package alerting
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"path"
 	"time"
 
@@ -54,48 +52,20 @@ type Alertmanager struct {
 // NewAlertmanager checks the options and builds the client. It does not
 // contact Alertmanager.
 func NewAlertmanager(opts AlertmanagerOptions) (*Alertmanager, error) {
-	u, err := parseAddress(opts.Address)
+	src, err := newSource("alertmanager", opts.Name, opts.Address, opts.HTTPClient, opts.Logger, opts.Now)
 	if err != nil {
-		return nil, fmt.Errorf("alertmanager %q: %w", opts.Name, err)
+		return nil, err
 	}
-	hc := opts.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: DefaultHTTPTimeout}
-	}
-	log := opts.Logger
-	if log == nil {
-		log = hclog.NewNullLogger()
-	}
-	now := opts.Now
-	if now == nil {
-		now = time.Now
-	}
-	rt := httptransport.NewWithClient(u.Host, path.Join("/", u.Path, "api/v2"), []string{u.Scheme}, hc)
+	u := src.url
+	rt := httptransport.NewWithClient(u.Host, path.Join("/", u.Path, "api/v2"), []string{u.Scheme}, src.http)
 	return &Alertmanager{
 		name:    opts.Name,
 		address: u.String(),
 		api:     amclient.New(rt, strfmt.Default),
-		log:     log.Named("alertmanager").With("source", opts.Name),
-		now:     now,
+		log:     src.log,
+		now:     src.now,
 		ignore:  opts.Ignore,
 	}, nil
-}
-
-func parseAddress(s string) (*url.URL, error) {
-	if s == "" {
-		return nil, errors.New("no address")
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return nil, fmt.Errorf("address %q: %w", s, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("address %q: scheme must be http or https", s)
-	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("address %q: no host", s)
-	}
-	return u, nil
 }
 
 // Name is the source's name from the agent config.

@@ -70,32 +70,21 @@ type Prometheus struct {
 // NewPrometheus checks the options and builds the client. It does not
 // contact Prometheus.
 func NewPrometheus(opts PrometheusOptions) (*Prometheus, error) {
-	u, err := parseAddress(opts.Address)
+	src, err := newSource("prometheus", opts.Name, opts.Address, opts.HTTPClient, opts.Logger, opts.Now)
 	if err != nil {
-		return nil, fmt.Errorf("prometheus %q: %w", opts.Name, err)
+		return nil, err
 	}
-	hc := opts.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: DefaultHTTPTimeout}
-	}
-	c, err := promapi.NewClient(promapi.Config{Address: u.String(), Client: hc})
+	u := src.url
+	c, err := promapi.NewClient(promapi.Config{Address: u.String(), Client: src.http})
 	if err != nil {
 		return nil, fmt.Errorf("prometheus %q: client for %s: %w", opts.Name, u, err)
-	}
-	log := opts.Logger
-	if log == nil {
-		log = hclog.NewNullLogger()
-	}
-	now := opts.Now
-	if now == nil {
-		now = time.Now
 	}
 	return &Prometheus{
 		name:    opts.Name,
 		address: u.String(),
 		api:     promv1.NewAPI(c),
-		log:     log.Named("prometheus").With("source", opts.Name),
-		now:     now,
+		log:     src.log,
+		now:     src.now,
 	}, nil
 }
 

@@ -375,6 +375,12 @@ func (s *apiServer) faults(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	recs, err := s.svc.Faults(r.Context())
+	s.replyRecords(w, r, recs, err)
+}
+
+// replyRecords answers a list of records, [] rather than null when there
+// is none, or the Service's error.
+func (s *apiServer) replyRecords(w http.ResponseWriter, r *http.Request, recs []ledger.Record, err error) {
 	if err != nil {
 		s.serviceFailed(w, r, err)
 		return
@@ -412,14 +418,7 @@ func (s *apiServer) history(w http.ResponseWriter, r *http.Request) {
 		hq.Limit = n
 	}
 	recs, err := s.svc.History(r.Context(), hq)
-	if err != nil {
-		s.serviceFailed(w, r, err)
-		return
-	}
-	if recs == nil {
-		recs = []ledger.Record{}
-	}
-	s.reply(w, recs)
+	s.replyRecords(w, r, recs, err)
 }
 
 func (s *apiServer) plan(w http.ResponseWriter, r *http.Request) {

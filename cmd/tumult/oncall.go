@@ -96,6 +96,34 @@ func (o oncall) connect() (*api.Client, bool) {
 }
 
 // raw prints the API's answer to a GET as it came, for -json.
+// jsonFlags is the flag set of a read command whose only option is -json.
+func (o oncall) jsonFlags(asJSON *bool) *flag.FlagSet {
+	fs := o.flagSet()
+	fs.BoolVar(asJSON, "json", false, "print the API's JSON for scripts")
+	return fs
+}
+
+// read runs a read command whose only option is -json: with it, the
+// answer to GET path as it came; without, show with a client. Exit status
+// 2 for bad usage or an unreachable daemon, 1 for other errors.
+func (o oncall) read(args []string, path string, show func(context.Context, *api.Client) error) int {
+	var asJSON bool
+	if !o.parse(o.jsonFlags(&asJSON), args) {
+		return 2
+	}
+	if asJSON {
+		return o.raw(path, nil)
+	}
+	cl, ok := o.connect()
+	if !ok {
+		return 2
+	}
+	if err := show(context.Background(), cl); err != nil {
+		return o.fail(err)
+	}
+	return 0
+}
+
 func (o oncall) raw(path string, query map[string][]string) int {
 	c, ok := o.connect()
 	if !ok {
@@ -214,33 +242,18 @@ func (c *statusCmd) Help() string {
   ` + api.DefaultAddress + `) and TUMULT_TOKEN.
 
 Options:
-` + flagUsage(c.flags(new(bool)))
-}
-
-func (c *statusCmd) flags(asJSON *bool) *flag.FlagSet {
-	fs := c.flagSet()
-	fs.BoolVar(asJSON, "json", false, "print the API's JSON for scripts")
-	return fs
+` + flagUsage(c.jsonFlags(new(bool)))
 }
 
 func (c *statusCmd) Run(args []string) int {
-	var asJSON bool
-	if !c.parse(c.flags(&asJSON), args) {
-		return 2
-	}
-	if asJSON {
-		return c.raw("/v1/status", nil)
-	}
-	cl, ok := c.connect()
-	if !ok {
-		return 2
-	}
-	st, err := cl.Status(context.Background())
-	if err != nil {
-		return c.fail(err)
-	}
-	writeStatus(c.env.out, st, c.clock())
-	return 0
+	return c.read(args, "/v1/status", func(ctx context.Context, cl *api.Client) error {
+		st, err := cl.Status(ctx)
+		if err != nil {
+			return err
+		}
+		writeStatus(c.env.out, st, c.clock())
+		return nil
+	})
 }
 
 func writeStatus(w io.Writer, st api.Status, ck clock) {
@@ -426,34 +439,24 @@ func (c *faultsCmd) Help() string {
   those being restored. Reads TUMULT_ADDR and TUMULT_TOKEN.
 
 Options:
-` + flagUsage(c.flags(new(bool)))
-}
-
-func (c *faultsCmd) flags(asJSON *bool) *flag.FlagSet {
-	fs := c.flagSet()
-	fs.BoolVar(asJSON, "json", false, "print the API's JSON for scripts")
-	return fs
+` + flagUsage(c.jsonFlags(new(bool)))
 }
 
 func (c *faultsCmd) Run(args []string) int {
-	var asJSON bool
-	if !c.parse(c.flags(&asJSON), args) {
-		return 2
-	}
-	if asJSON {
-		return c.raw("/v1/faults", nil)
-	}
-	cl, ok := c.connect()
-	if !ok {
-		return 2
-	}
-	recs, err := cl.Faults(context.Background())
-	if err != nil {
-		return c.fail(err)
-	}
+	return c.read(args, "/v1/faults", func(ctx context.Context, cl *api.Client) error {
+		recs, err := cl.Faults(ctx)
+		if err != nil {
+			return err
+		}
+		c.writeFaults(recs)
+		return nil
+	})
+}
+
+func (c *faultsCmd) writeFaults(recs []ledger.Record) {
 	if len(recs) == 0 {
 		fmt.Fprintln(c.env.out, "No active faults.")
-		return 0
+		return
 	}
 	ck := c.clock()
 	tw := newTable(c.env.out)
@@ -467,7 +470,6 @@ func (c *faultsCmd) Run(args []string) int {
 			ck.at(recordStart(r)), dur, ck.at(r.RestoreBy))
 	}
 	tw.Flush()
-	return 0
 }
 
 type historyCmd struct{ oncall }
