@@ -602,16 +602,7 @@ func TestAgentCLIOutputAndExitCodes(t *testing.T) {
 	require.ElementsMatch(t, []string{"cl-pause", "cl-idle"}, names)
 
 	// Wait for a pause fault that holds a member.
-	var held ledger.Record
-	require.Eventually(t, func() bool {
-		f, err := a.Client.Faults(ctx)
-		if err != nil || len(f) == 0 || f[0].Phase != ledger.Injected {
-			return false
-		}
-		held = f[0]
-		return true
-	}, 30*time.Second, 200*time.Millisecond, "a pause fault should be active")
-	harness.WaitFor(ctx, t, cli, held.Member.ID, 10*time.Second, "be paused", func(i container.InspectResponse) bool { return i.State.Paused })
+	held := agWaitPaused(ctx, t, cli, a)
 
 	res = a.CLI(ctx, t, a.Token, "faults")
 	require.Equal(t, 0, res.Code, res.Stderr)
@@ -751,16 +742,7 @@ func TestAgentSIGTERMRestoresActivePause(t *testing.T) {
 		agPolicy{Name: "tm-pause", Labels: labels, Fault: `"pause" { duration = "60s" }`, Mean: "1s", MinHealthy: 1},
 	)}})
 
-	var held ledger.Record
-	require.Eventually(t, func() bool {
-		f, err := a.Client.Faults(ctx)
-		if err != nil || len(f) == 0 || f[0].Phase != ledger.Injected {
-			return false
-		}
-		held = f[0]
-		return true
-	}, 30*time.Second, 200*time.Millisecond, "a pause fault should be active")
-	harness.WaitFor(ctx, t, cli, held.Member.ID, 10*time.Second, "be paused", func(i container.InspectResponse) bool { return i.State.Paused })
+	held := agWaitPaused(ctx, t, cli, a)
 
 	took, err := a.Stop(20 * time.Second)
 	require.NoError(t, err, "the agent should exit cleanly within 20s of SIGTERM")
@@ -795,4 +777,21 @@ func agSkippedSince(recs []ledger.Record, paused time.Time) ([]ledger.Record, er
 		}
 	}
 	return skipped, nil
+}
+
+// agWaitPaused waits for the agent's first fault to be injected and its
+// member paused in Docker, and returns its record.
+func agWaitPaused(ctx context.Context, t *testing.T, cli *client.Client, a *harness.Agent) ledger.Record {
+	t.Helper()
+	var held ledger.Record
+	require.Eventually(t, func() bool {
+		f, err := a.Client.Faults(ctx)
+		if err != nil || len(f) == 0 || f[0].Phase != ledger.Injected {
+			return false
+		}
+		held = f[0]
+		return true
+	}, 30*time.Second, 200*time.Millisecond, "a pause fault should be active")
+	harness.WaitFor(ctx, t, cli, held.Member.ID, 10*time.Second, "be paused", func(i container.InspectResponse) bool { return i.State.Paused })
+	return held
 }

@@ -187,18 +187,7 @@ func TestAlertmanagerWebhook(t *testing.T) {
 	}))
 	t.Cleanup(receiver.Close)
 
-	cfg := fmt.Sprintf(`route:
-  receiver: tumult
-  group_by: [alertname]
-  group_wait: 0s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: tumult
-    webhook_configs:
-      - url: %q
-        send_resolved: true
-`, receiver.URL+"/v1/alertmanager")
+	cfg := harness.WebhookConfig(receiver.URL+"/v1/alertmanager", "[alertname]", "")
 	srv := harness.StartAlertmanager(t, harness.AlertmanagerOptions{Config: cfg})
 	am, err := alerting.NewAlertmanager(alerting.AlertmanagerOptions{Name: "main", Address: srv.URL(), Ignore: guardian.IsAnnouncement})
 	require.NoError(t, err)

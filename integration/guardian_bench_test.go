@@ -169,18 +169,7 @@ func gdHaltRuns(ctx context.Context, b *testing.B, cli *client.Client, run strin
 	if path == gdPathWebhook {
 		// group_by ['...']: every alert is a group of its own, so each
 		// run's alert is a new group and goes out after group_wait 0s.
-		amOpts.Config = fmt.Sprintf(`route:
-  receiver: tumult
-  group_by: ['...']
-  group_wait: 0s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: tumult
-    webhook_configs:
-      - url: %q
-        send_resolved: true
-`, "http://"+l.Addr().String()+"/v1/alertmanager?alertmanager=bench")
+		amOpts.Config = harness.WebhookConfig("http://"+l.Addr().String()+"/v1/alertmanager?alertmanager=bench", "['...']", "")
 		// Polled once at start, then not within the benchmark.
 		poll, stale = 10*time.Minute, "30m"
 	}

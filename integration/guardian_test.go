@@ -371,22 +371,7 @@ func TestGuardianAlertWebhookHaltsAndRestoresFleet(t *testing.T) {
 	run := harness.Unique("gd-hook")
 	token := harness.Unique("gd-webhook-token")
 	l := harness.LoopbackListener(t)
-	amCfg := fmt.Sprintf(`route:
-  receiver: tumult
-  group_by: ['...']
-  group_wait: 0s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: tumult
-    webhook_configs:
-      - url: %q
-        send_resolved: true
-        http_config:
-          authorization:
-            type: Bearer
-            credentials: %q
-`, "http://"+l.Addr().String()+"/v1/alertmanager?alertmanager=main", token)
+	amCfg := harness.WebhookConfig("http://"+l.Addr().String()+"/v1/alertmanager?alertmanager=main", "['...']", token)
 	am := harness.StartAlertmanager(t, harness.AlertmanagerOptions{Config: amCfg})
 	cfg := fmt.Sprintf(`
 docker "local" {}

@@ -146,6 +146,22 @@ func haRecords(ctx context.Context, c *api.Client) ([]ledger.Record, error) {
 
 // haOpenLedger opens the shared ledger on Consul directly, as a replica
 // would, to read it after the agents stopped.
+// haAtRest checks, once every agent has stopped, that every member runs
+// and no record of the shared ledger is active (msgAndArgs say why it
+// must not be), and returns the finished history.
+func haAtRest(ctx context.Context, t testing.TB, cli *client.Client, c *harness.Consul, prefix string, ids []string, msgAndArgs ...any) []ledger.Record {
+	t.Helper()
+	ok, why := haAllUp(ctx, cli, ids)
+	require.True(t, ok, why)
+	store := haOpenLedger(ctx, t, c, prefix)
+	active, err := store.Active(ctx)
+	require.NoError(t, err)
+	require.Empty(t, active, msgAndArgs...)
+	all, err := store.History(ctx, ledger.HistoryQuery{})
+	require.NoError(t, err)
+	return all
+}
+
 func haOpenLedger(ctx context.Context, t testing.TB, c *harness.Consul, prefix string) *consulledger.Store {
 	t.Helper()
 	s, err := consulledger.Open(ctx, consulledger.Options{Client: c.Client(), Prefix: prefix})
@@ -550,15 +566,7 @@ func TestHAOneLeaderInjects(t *testing.T) {
 	require.NoError(t, err)
 	_, err = leader.Stop(30 * time.Second)
 	require.NoError(t, err)
-	ok, why := haAllUp(ctx, cli, ids)
-	require.True(t, ok, why)
-
-	store := haOpenLedger(ctx, t, c, prefix)
-	active, err := store.Active(ctx)
-	require.NoError(t, err)
-	require.Empty(t, active)
-	all, err := store.History(ctx, ledger.HistoryQuery{})
-	require.NoError(t, err)
+	all := haAtRest(ctx, t, cli, c, prefix, ids)
 	haCheckRecords(t, all)
 	dlog.Sync(ctx, t, ids[0])
 	evs := dlog.Events(began)
@@ -725,15 +733,7 @@ func TestHALeaderKill9FollowerTakesOver(t *testing.T) {
 	}
 	_, err = follower.Stop(30 * time.Second)
 	require.NoError(t, err)
-	ok, why := haAllUp(ctx, cli, ids)
-	require.True(t, ok, why)
-
-	store := haOpenLedger(ctx, t, c, prefix)
-	active, err := store.Active(ctx)
-	require.NoError(t, err)
-	require.Empty(t, active, "no fault may stay active after the new leader stopped")
-	all, err := store.History(ctx, ledger.HistoryQuery{})
-	require.NoError(t, err)
+	all := haAtRest(ctx, t, cli, c, prefix, ids, "no fault may stay active after the new leader stopped")
 	byID := map[string]ledger.Record{}
 	for _, r := range all {
 		byID[r.ID] = r

@@ -16,6 +16,33 @@ import (
 	"github.com/inferensys/tumult/policies"
 )
 
+// WebhookConfig is an alertmanager.yml that sends every alert at once
+// (group_wait 0s) to one webhook at url, resolved alerts too. groupBy is
+// the route's group_by list as YAML (e.g. "[alertname]", "['...']");
+// token, when set, is sent as a bearer token.
+func WebhookConfig(url, groupBy, token string) string {
+	cfg := fmt.Sprintf(`route:
+  receiver: tumult
+  group_by: %s
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: tumult
+    webhook_configs:
+      - url: %q
+        send_resolved: true
+`, groupBy, url)
+	if token != "" {
+		cfg += fmt.Sprintf(`        http_config:
+          authorization:
+            type: Bearer
+            credentials: %q
+`, token)
+	}
+	return cfg
+}
+
 // DefaultAlertmanagerConfig routes every alert to a receiver that sends
 // nothing.
 const DefaultAlertmanagerConfig = `route:
