@@ -59,7 +59,7 @@ func (a *Agent) openLedger() (scheduler.Ledger, error) {
 	a.ledger = store
 	a.onStop("close ledger", func(context.Context) error { return store.Close() })
 	election, err := consul.NewElection(consul.ElectionOptions{
-		Client: client, Key: store.LeaderKey(), SessionTTL: cc.SessionTTL, LockDelay: cc.LockDelay,
+		Client: client, Key: store.LeaderKey(), SessionTTL: cc.SessionTTL, LivenessTTL: cc.LivenessTTL, LockDelay: cc.LockDelay,
 		Replica: replicaName(), Logger: a.log,
 	})
 	if err != nil {

@@ -59,10 +59,14 @@ type ConsulConfig struct {
 	Address  string
 	Prefix   string
 	TokenEnv string
-	// SessionTTL and LockDelay tune leader election: a dead leader's lock
-	// is free after at most 2×SessionTTL plus LockDelay.
-	SessionTTL time.Duration
-	LockDelay  time.Duration
+	// SessionTTL, LivenessTTL and LockDelay tune leader election: a
+	// killed leader's lock is free LivenessTTL after its last liveness
+	// check update, and a follower leads LockDelay after that.
+	// LockDelay is at least LivenessTTL + FenceMargin (checked on
+	// decoding); see DefaultLockDelay for why.
+	SessionTTL  time.Duration
+	LivenessTTL time.Duration
+	LockDelay   time.Duration
 }
 
 // AlertmanagerSource is one Alertmanager that tumult polls and announces to.
@@ -124,22 +128,54 @@ const (
 	// store; replicas sharing a prefix share the ledger.
 	DefaultConsulPrefix = "tumult/"
 	// DefaultSessionTTL is Consul's smallest session TTL by default
-	// (session_ttl_min). A leader that cannot renew for this long stops
-	// leading. A leader that died loses the lock one TTL after its last
-	// liveness-check update; Consul itself invalidates a session only up
-	// to twice the TTL after its last renewal.
+	// (session_ttl_min). It is the backstop, not what notices a crash:
+	// sessions are tied to the liveness check (LivenessTTL), which Consul
+	// turns critical, invalidating the session, much sooner. Alone —
+	// when the check cannot be registered — Consul invalidates a session
+	// only up to twice the TTL after its last renewal.
 	DefaultSessionTTL = 10 * time.Second
+	// DefaultLivenessTTL is the TTL of each replica's liveness check,
+	// updated four times per TTL. A killed leader's check turns critical
+	// one LivenessTTL after its last update, and Consul invalidates its
+	// session then; a leader that cannot update its check stops leading
+	// (it fences itself) one LivenessTTL after the last update it sent
+	// that succeeded. 1.5s leaves a busy replica ~1.1s of missed updates
+	// before it loses the lock for nothing.
+	DefaultLivenessTTL = 1500 * time.Millisecond
 	// DefaultLockDelay is how long Consul keeps the lock from being taken
-	// after the holder's session was invalidated (crash, partition,
-	// destroy; not a clean release). It is the grace a replica that lost
-	// its session gets to notice and stop: a live leader notices a lost
-	// lock within one blocking-query round trip, and a partitioned one
-	// stops by itself a TTL after its last successful liveness-check
-	// update or renewal, no later than Consul can invalidate its session,
-	// so a few seconds suffice. It is 5s rather than Consul's 15s because
-	// it adds directly to failover after a crash: a follower retries a
-	// lock refused for lock-delay every few hundred milliseconds.
-	DefaultLockDelay = 5 * time.Second
+	// after the holder's session was invalidated (a crash, a partition, a
+	// destroy; not a clean release). It must outlast the old leader's
+	// own fence, LivenessTTL after its last successful check update,
+	// whatever invalidated the session:
+	//
+	//   - The update was sent at s (leader's clock) and reached the Consul
+	//     agent at r ≥ s, whose TTL timer starts then; with the two
+	//     clocks' rates within ρ of each other, the check turns critical
+	//     at real time ≥ s + TTL·(1−ρ), and the leader stops at
+	//     ≤ s + TTL·(1+ρ). On the crash path the fence so comes first
+	//     but for 2ρ·TTL (NTP slews at most 500 ppm: 1.5 ms here).
+	//   - Anything else may invalidate the session at any moment i after
+	//     s (its node's agent dies, the agent restarts and forgets the
+	//     check, an operator destroys it) without the leader hearing of
+	//     it if it cannot reach Consul: the fence is then at most
+	//     TTL·(1+ρ) after i. A leader that can reach Consul hears of it
+	//     within a round trip, from its blocking query on the lock.
+	//
+	// So a new leader, which acts at i + LockDelay at the earliest (the
+	// server's clock), never overlaps the old one if LockDelay ≥
+	// LivenessTTL·(1+ρ) + what the old leader has in flight when it stops
+	// (a Docker call already sent). FenceMargin covers the latter two.
+	// Wall-clock steps do not matter: every one of these intervals is
+	// measured on monotonic clocks. Not covered by any timeout: a leader
+	// process frozen (SIGSTOP, a VM pause) between its fenced write and
+	// its Docker call for longer than LockDelay.
+	//
+	// A killed leader's faults are so back after at most LivenessTTL +
+	// LockDelay, plus a lock retry (≤ 250ms) and the restores: ≈ 3.5–4s.
+	DefaultLockDelay = DefaultLivenessTTL + FenceMargin
+	// FenceMargin is how much longer than LivenessTTL the lock-delay must
+	// be (see DefaultLockDelay).
+	FenceMargin = 500 * time.Millisecond
 )
 
 // Known reports whether the config has a block of kind ("docker",

@@ -25,6 +25,22 @@ func TestConfigDefaults(t *testing.T) {
 	require.Equal(t, ResumeManual, cfg.Guardian.Resume)
 }
 
+// TestConsulDefaults: a bare consul block takes over from a killed leader
+// within liveness_ttl + lock_delay (1.5s + 2s), and its lock-delay
+// outlasts the leader's own fence by FenceMargin.
+func TestConsulDefaults(t *testing.T) {
+	cfg, _, ds := ParseConfig([]byte("consul {}\n"), "t.hcl")
+	require.False(t, ds.HasErrors(), ds.Error())
+	require.Equal(t, &ConsulConfig{Address: "127.0.0.1:8500", Prefix: "tumult/", TokenEnv: "CONSUL_HTTP_TOKEN",
+		SessionTTL: 10 * time.Second, LivenessTTL: 1500 * time.Millisecond, LockDelay: 2 * time.Second}, cfg.Consul)
+	require.Equal(t, cfg.Consul.LivenessTTL+FenceMargin, cfg.Consul.LockDelay)
+
+	cfg, _, ds = ParseConfig([]byte("consul {\n  liveness_ttl = \"3s\"\n  lock_delay = \"3500ms\"\n}\n"), "t.hcl")
+	require.False(t, ds.HasErrors(), ds.Error())
+	require.Equal(t, 3*time.Second, cfg.Consul.LivenessTTL)
+	require.Equal(t, 3500*time.Millisecond, cfg.Consul.LockDelay)
+}
+
 func TestConfigFull(t *testing.T) {
 	src := `
 data_dir   = "/var/lib/tumult"
@@ -93,7 +109,7 @@ guardian {
 		{Name: "remote", Host: "tcp://10.0.0.5:2376", TLS: &TLSFiles{CAFile: "ca.pem", CertFile: "cert.pem", KeyFile: "key.pem"}},
 	}, cfg.Docker)
 	require.Equal(t, []NomadCluster{{Name: "prod", Address: "http://127.0.0.1:4646", Region: "eu", TokenEnv: "NOMAD_TOKEN"}}, cfg.Nomad)
-	require.Equal(t, &ConsulConfig{Address: "127.0.0.1:8500", Prefix: "chaos/", TokenEnv: "CONSUL_HTTP_TOKEN", SessionTTL: 10 * time.Second, LockDelay: 3 * time.Second}, cfg.Consul)
+	require.Equal(t, &ConsulConfig{Address: "127.0.0.1:8500", Prefix: "chaos/", TokenEnv: "CONSUL_HTTP_TOKEN", SessionTTL: 10 * time.Second, LivenessTTL: 1500 * time.Millisecond, LockDelay: 3 * time.Second}, cfg.Consul)
 	require.Equal(t, []AlertmanagerSource{{Name: "main", Address: "http://127.0.0.1:9093", PollInterval: 2 * time.Second}}, cfg.Alertmanagers)
 	require.Equal(t, Safety{OptInLabel: "chaos.ok", Protect: map[string]string{"role": "infra", "tier": "db"}}, cfg.Safety)
 	require.Equal(t, "main", cfg.Guardian.Announce)
@@ -123,6 +139,11 @@ func TestConfigErrors(t *testing.T) {
 		{"two consul blocks", "consul {}\n‸consul {}\n", "Only one consul block is allowed here"},
 		{"poll interval too short", "alertmanager \"a\" {\n  address = \"http://127.0.0.1:9093\"\n  poll_interval = ‸\"1ms\"\n}\n", "poll_interval must be at least"},
 		{"poll slower than stale_after", "‸alertmanager \"a\" {\n  address = \"http://127.0.0.1:9093\"\n  poll_interval = \"20s\"\n}\n", "polled every 20s but guardian.stale_after is 15s"},
+		{"lock_delay shorter than the fence", "consul {\n  lock_delay = ‸\"1s\"\n}\n", "lock_delay is 1s; it must be at least liveness_ttl (1s500ms) + 500ms = 2s"},
+		{"liveness_ttl raises the floor", "consul {\n  liveness_ttl = \"3s\"\n  lock_delay   = ‸\"3s\"\n}\n", "at least liveness_ttl (3s) + 500ms = 3s500ms"},
+		{"default lock_delay under a long liveness_ttl", "‸consul {\n  liveness_ttl = \"5s\"\n}\n", "lock_delay is 2s; it must be at least liveness_ttl (5s)"},
+		{"lock_delay over Consul's limit", "consul {\n  lock_delay = ‸\"2m\"\n}\n", "lock_delay must be at most 1m"},
+		{"liveness_ttl too short", "consul {\n  liveness_ttl = ‸\"100ms\"\n}\n", "at least"},
 		{"consul_service without consul", "guardian {\n  halt_on {\n    ‸consul_service {\n      service = \"api\"\n    }\n  }\n}\n", "needs a consul block in the agent config"},
 	}
 	for _, tc := range cases {

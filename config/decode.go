@@ -155,9 +155,9 @@ func decodeConfig(d *hclread.Diags, body hcl.Body, filename string) *Config {
 		c.Nomad = append(c.Nomad, n)
 	}
 	if hb := d.AtMostOne(b, "consul"); hb != nil {
-		ib := d.Read(hb, hclread.Spec{Attrs: []string{"address", "prefix", "token_env", "session_ttl", "lock_delay"}})
+		ib := d.Read(hb, hclread.Spec{Attrs: []string{"address", "prefix", "token_env", "session_ttl", "liveness_ttl", "lock_delay"}})
 		cc := &ConsulConfig{Address: DefaultConsulAddress, Prefix: DefaultConsulPrefix, TokenEnv: DefaultConsulTokenEnv,
-			SessionTTL: DefaultSessionTTL, LockDelay: DefaultLockDelay}
+			SessionTTL: DefaultSessionTTL, LivenessTTL: DefaultLivenessTTL, LockDelay: DefaultLockDelay}
 		if a := ib.Attrs["session_ttl"]; a != nil {
 			if v, ok := d.Duration(a, 1e9); ok {
 				if v > 24*time.Hour {
@@ -166,8 +166,28 @@ func decodeConfig(d *hclread.Diags, body hcl.Body, filename string) *Config {
 				cc.SessionTTL = v
 			}
 		}
+		if a := ib.Attrs["liveness_ttl"]; a != nil {
+			if v, ok := d.Duration(a, 500*time.Millisecond); ok {
+				cc.LivenessTTL = v
+			}
+		}
 		if a := ib.Attrs["lock_delay"]; a != nil {
-			cc.LockDelay, _ = d.Duration(a, 0)
+			if v, ok := d.Duration(a, 0); ok {
+				if v > time.Minute {
+					d.Errorf(a.Expr.Range(), "Invalid duration", "lock_delay must be at most 1m (a Consul limit), got %s.", policies.FormatDuration(v))
+				}
+				cc.LockDelay = v
+			}
+		}
+		if low := cc.LivenessTTL + FenceMargin; cc.LockDelay < low {
+			// Where the user set it, else at the block.
+			rng := hb.DefRange
+			if a := ib.Attrs["lock_delay"]; a != nil {
+				rng = a.Expr.Range()
+			}
+			d.Errorf(rng, "lock_delay too short",
+				"lock_delay is %s; it must be at least liveness_ttl (%s) + %s = %s: a leader cut off from Consul stops injecting only liveness_ttl after its last liveness check update, and lock_delay is what keeps the next leader waiting until then.",
+				policies.FormatDuration(cc.LockDelay), policies.FormatDuration(cc.LivenessTTL), policies.FormatDuration(FenceMargin), policies.FormatDuration(low))
 		}
 		if a := ib.Attrs["address"]; a != nil {
 			cc.Address, _ = d.Str(a)

@@ -17,14 +17,16 @@ import (
 // (deploy/tumult.nomad.hcl registers that as "tumult"): it has no port.
 const AliveService = "tumult-replica"
 
-// Consul invalidates a session 2×TTL after its last renewal, so a leader
-// killed with SIGKILL would keep the lock for up to 2×session_ttl, and a
+// Consul invalidates a session up to 2×TTL after its last renewal, and
+// refuses session TTLs under its session_ttl_min (10s by default), so a
+// leader killed with SIGKILL would keep the lock for up to 20s, and a
 // follower would lead only lock_delay after that. A TTL health check has
-// no such grace: it turns critical session_ttl after its last update, and
-// Consul invalidates every session tied to it at that moment. Each replica
-// therefore registers a TTL check with its Consul agent, keeps it passing
-// every aliveEvery, and ties its sessions to it, which brings a takeover
-// after a crash down to session_ttl + lock_delay.
+// neither limit: it turns critical its own TTL (liveness_ttl, 1.5s by
+// default) after its last update, and Consul invalidates every session
+// tied to it at that moment. Each replica therefore registers a TTL check
+// with its Consul agent, keeps it passing four times per TTL, and ties its
+// sessions to it, which brings a takeover after a crash down to
+// liveness_ttl + lock_delay.
 //
 // The check is best effort: a Consul token without service:write on
 // AliveService, or an agent that refuses, leaves the sessions on their
@@ -39,8 +41,10 @@ type alive struct {
 	mu         sync.Mutex
 	registered bool
 	warned     bool
-	// sent is when the last update that succeeded was sent (UnixNano):
-	// Consul may invalidate the sessions tied to the check a TTL later.
+	// sent is when the last update that succeeded was sent (nanoseconds
+	// since epoch, monotonic): Consul may invalidate the sessions tied to
+	// the check a TTL later. Sent, not answered: the agent starts the
+	// check's TTL when it gets the update, which is no earlier.
 	sent atomic.Int64
 	// failing is since when keep's updates fail, zero while they
 	// succeed; failWarned once that stretch was logged as a warning.
@@ -83,7 +87,7 @@ func (a *alive) ensure(ctx context.Context) []api.ServiceCheck {
 	}
 	if err != nil {
 		if !a.warned {
-			a.log.Warn("cannot register the liveness check: a crashed leader keeps the lock for up to 2×session_ttl",
+			a.log.Warn("cannot register the liveness check: a crashed leader keeps the lock for up to 2×session_ttl, and lock-delay grows to session_ttl + 500ms",
 				"service", AliveService, "check", a.checkID, "error", err)
 			a.warned = true
 		}
@@ -95,20 +99,20 @@ func (a *alive) ensure(ctx context.Context) []api.ServiceCheck {
 
 // update marks the check passing and records when it was sent.
 func (a *alive) update(ctx context.Context) error {
-	sent := time.Now()
+	sent := mono()
 	err := a.client.Agent().UpdateTTLOpts(a.checkID, "", api.HealthPassing, (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
 		err = fmt.Errorf("update check %s: %w", a.checkID, err)
 		a.lastErr.Store(&err)
 		return err
 	}
-	a.sent.Store(sent.UnixNano())
+	a.sent.Store(int64(sent.Sub(epoch)))
 	return nil
 }
 
 // expires is when Consul may invalidate the sessions tied to the check:
 // a TTL after the last update that succeeded was sent.
-func (a *alive) expires() time.Time { return time.Unix(0, a.sent.Load()).Add(a.ttl) }
+func (a *alive) expires() time.Time { return monoAt(a.sent.Load()).Add(a.ttl) }
 
 // err is the last failed update's error, for messages.
 func (a *alive) err() error {

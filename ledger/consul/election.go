@@ -18,6 +18,10 @@ import (
 // maxLockDelay is the largest lock-delay Consul honours.
 const maxLockDelay = 60 * time.Second
 
+// minLivenessTTL is the shortest liveness check TTL: updated every
+// quarter TTL, shorter ones would lose the lock to a moment's load.
+const minLivenessTTL = 500 * time.Millisecond
+
 // Pauses between election attempts that failed (Consul unreachable),
 // doubling from electionRetryMin up to electionRetryMax.
 const (
@@ -55,7 +59,13 @@ type ElectionOptions struct {
 	// SessionTTL (default config.DefaultSessionTTL). Consul refuses TTLs below
 	// its session_ttl_min (10s unless configured).
 	SessionTTL time.Duration
-	// LockDelay (default config.DefaultLockDelay, at most 60s).
+	// LivenessTTL is the TTL of the liveness check the sessions are tied
+	// to (default config.DefaultLivenessTTL, at least 500ms): a killed
+	// leader loses the lock this long after its last update of the check.
+	LivenessTTL time.Duration
+	// LockDelay (default config.DefaultLockDelay, at most 60s) must be at
+	// least LivenessTTL + config.FenceMargin: see config.DefaultLockDelay
+	// for why.
 	LockDelay time.Duration
 	// Replica names this replica: the session's name and the lock's value,
 	// what Leader returns (default: the host name).
@@ -81,6 +91,12 @@ type Election struct {
 	session atomic.Pointer[string]
 	// alive is the TTL check this replica's sessions are tied to.
 	alive *alive
+	// sessionEnd is when the current session's own TTL runs out, a TTL
+	// after its last good renewal was sent (monotonic, see mono), and
+	// tied whether the session is tied to the liveness check. Holder
+	// reads them: the fence.
+	sessionEnd atomic.Int64
+	tied       atomic.Bool
 }
 
 var _ Fence = (*Election)(nil)
@@ -99,14 +115,24 @@ func NewElection(opts ElectionOptions) (*Election, error) {
 	if opts.SessionTTL == 0 {
 		opts.SessionTTL = config.DefaultSessionTTL
 	}
+	if opts.LivenessTTL == 0 {
+		opts.LivenessTTL = config.DefaultLivenessTTL
+	}
 	if opts.LockDelay == 0 {
 		opts.LockDelay = config.DefaultLockDelay
 	}
 	switch {
 	case opts.SessionTTL < time.Second:
 		return nil, fmt.Errorf("leader election on %s: session TTL %s: want at least 1s", opts.Key, opts.SessionTTL)
+	case opts.LivenessTTL < minLivenessTTL:
+		return nil, fmt.Errorf("leader election on %s: liveness TTL %s: want at least %s", opts.Key, opts.LivenessTTL, minLivenessTTL)
 	case opts.LockDelay < 0 || opts.LockDelay > maxLockDelay:
 		return nil, fmt.Errorf("leader election on %s: lock delay %s: want 0 to %s", opts.Key, opts.LockDelay, maxLockDelay)
+	case opts.LockDelay < opts.LivenessTTL+config.FenceMargin:
+		// A new leader could act while the old one, cut off from Consul,
+		// still injects.
+		return nil, fmt.Errorf("leader election on %s: lock delay %s: want at least the liveness TTL %s + %s, so that a leader that lost its session has stopped before another can lead",
+			opts.Key, opts.LockDelay, opts.LivenessTTL, config.FenceMargin)
 	}
 	if opts.Replica == "" {
 		h, err := os.Hostname()
@@ -123,7 +149,7 @@ func NewElection(opts ElectionOptions) (*Election, error) {
 		opts:   opts,
 		client: opts.Client,
 		log:    log,
-		alive:  newAlive(opts.Client, opts.Replica, opts.SessionTTL, log),
+		alive:  newAlive(opts.Client, opts.Replica, opts.LivenessTTL, log),
 	}, nil
 }
 
@@ -135,13 +161,40 @@ func (e *Election) Replica() string { return e.opts.Replica }
 func (e *Election) Leading() bool { return e.session.Load() != nil }
 
 // Holder implements Fence: the lock key and this replica's session while
-// it leads. Store.Fenced(election) makes record writes fail with
-// ErrNotLeader once leadership is lost, even before lead has noticed.
+// it leads and its lease has not run out. Store.Fenced(election) makes
+// record writes fail with ErrNotLeader once leadership is lost, even
+// before lead has noticed: the lease is read from the clock at each call,
+// not from renew's goroutine, which a busy process may wake late.
 func (e *Election) Holder() (key, session string, ok bool) {
-	if s := e.session.Load(); s != nil {
+	if s := e.session.Load(); s != nil && mono().Before(e.leaseEnd()) {
 		return e.opts.Key, *s, true
 	}
 	return "", "", false
+}
+
+// leaseEnd is when this replica must have stopped leading: its session's
+// own TTL after the last good renewal or, for a session tied to the
+// liveness check, the check's TTL after its last good update, whichever
+// is first. Consul may invalidate the session from then on.
+func (e *Election) leaseEnd() time.Time {
+	end := monoAt(e.sessionEnd.Load())
+	if a := e.alive.expires(); e.tied.Load() && a.Before(end) {
+		return a
+	}
+	return end
+}
+
+// lockDelay is the lock-delay of a session. Tied to the liveness check,
+// it is the configured one (at least the check's TTL + FenceMargin, see
+// config.DefaultLockDelay). Untied — the check could not be registered —
+// the leader's fence is a session TTL after its last renewal, and a
+// session may be invalidated (its node failed) just after one: the
+// lock-delay then covers the session TTL, up to Consul's 60s.
+func (e *Election) lockDelay(tied bool) time.Duration {
+	if tied {
+		return e.opts.LockDelay
+	}
+	return min(max(e.opts.LockDelay, e.opts.SessionTTL+config.FenceMargin), maxLockDelay)
 }
 
 // Leader returns the name of the replica that holds the lock, from a
@@ -221,10 +274,13 @@ func (e *Election) term(ctx context.Context, lead func(context.Context)) (termEn
 	// then nobody would destroy it: let it finish, bounded, and clean up.
 	cctx, cancelCreate := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	checks := e.alive.ensure(cctx)
+	tied := len(checks) > 0
+	delay := e.lockDelay(tied)
+	created := mono() // the session's TTL runs from when Consul got this, later
 	sid, _, err := e.client.Session().Create(&api.SessionEntry{
 		Name:      e.opts.Replica,
 		TTL:       e.opts.SessionTTL.String(),
-		LockDelay: e.opts.LockDelay,
+		LockDelay: delay,
 		Behavior:  api.SessionBehaviorDelete,
 		// Besides Consul's default node check (serfHealth).
 		ServiceChecks: checks,
@@ -234,14 +290,17 @@ func (e *Election) term(ctx context.Context, lead func(context.Context)) (termEn
 		return notLed, fmt.Errorf("create session on %s: %w", e.opts.Key, err)
 	}
 	log := e.log.With("session", sid)
-	log.Debug("session created", "ttl", e.opts.SessionTTL, "lock_delay", e.opts.LockDelay)
+	log.Debug("session created", "ttl", e.opts.SessionTTL, "liveness_ttl", e.opts.LivenessTTL, "lock_delay", delay)
+	// Set before anyone can read them: Holder, once the lock is ours.
+	e.tied.Store(tied)
+	e.sessionEnd.Store(int64(created.Add(e.opts.SessionTTL).Sub(epoch)))
 
 	renewCtx, stopRenew := context.WithCancel(context.Background())
 	renewDone := make(chan struct{})
 	var renewErr error
 	go func() {
 		defer close(renewDone)
-		renewErr = e.renew(renewCtx, sid, len(checks) > 0)
+		renewErr = e.renew(renewCtx, sid, created)
 	}()
 	defer func() {
 		stopRenew()
@@ -427,33 +486,22 @@ func nextIndex(prev, got uint64) uint64 {
 
 // renew keeps the session alive, renewing every half TTL. It returns when
 // ctx ends (nil), when Consul says the session is gone, or when the lease
-// ran out: a TTL after the last good renewal was sent or, for a session
-// tied to the liveness check (tied), a TTL after the last good update of
-// the check was sent, whichever is first — Consul may invalidate the
-// session from then on. Each renewal is bounded by what is left of the
-// lease, so an unresponsive Consul cannot keep a leader that Consul has
-// already given up on.
-func (e *Election) renew(ctx context.Context, sid string, tied bool) error {
+// ran out (leaseEnd): Consul may invalidate the session from then on.
+// valid is when the session's creation was sent. Each renewal is bounded
+// by what is left of the lease, so an unresponsive Consul cannot keep a
+// leader that Consul has already given up on.
+func (e *Election) renew(ctx context.Context, sid string, valid time.Time) error {
 	ttl := e.opts.SessionTTL
-	valid := time.Now() // when the last good renewal was sent
 	var lastErr error
-	// lease is when this replica must stop leading, and whether the
-	// check's updates (not the renewals) set it.
-	lease := func() (end time.Time, byCheck bool) {
-		end = valid.Add(ttl)
-		if a := e.alive.expires(); tied && a.Before(end) {
-			return a, true
-		}
-		return end, false
-	}
 	next := valid.Add(ttl / 2) // when to renew
 	for {
-		end, _ := lease()
-		if !sleep(ctx, max(min(time.Until(next), time.Until(end)), 0)) {
+		end := e.leaseEnd()
+		if !sleep(ctx, max(min(next.Sub(mono()), end.Sub(mono())), 0)) {
 			return nil
 		}
-		end, byCheck := lease()
-		left := time.Until(end)
+		end = e.leaseEnd()
+		byCheck := e.tied.Load() && e.alive.expires().Equal(end)
+		left := end.Sub(mono())
 		switch {
 		case left > 0:
 		case byCheck:
@@ -463,10 +511,10 @@ func (e *Election) renew(ctx context.Context, sid string, tied bool) error {
 		default:
 			return fmt.Errorf("session not renewed for %s", ttl)
 		}
-		if time.Now().Before(next) {
+		if mono().Before(next) {
 			continue // woken for the lease, which an update of the check moved on
 		}
-		sent := time.Now()
+		sent := mono()
 		rctx, cancel := context.WithTimeout(ctx, left)
 		entry, _, err := e.client.Session().Renew(sid, (&api.WriteOptions{}).WithContext(rctx))
 		cancel()
@@ -475,7 +523,7 @@ func (e *Election) renew(ctx context.Context, sid string, tied bool) error {
 			return nil
 		case err != nil:
 			lastErr = err
-			next = time.Now().Add(renewRetry)
+			next = mono().Add(renewRetry)
 			e.log.Debug("session renewal failed", "session", sid, "error", err, "lease_left", left)
 			continue
 		case entry == nil:
@@ -485,9 +533,22 @@ func (e *Election) renew(ctx context.Context, sid string, tied bool) error {
 		if d, err := time.ParseDuration(entry.TTL); err == nil && d > 0 {
 			ttl = d
 		}
+		e.sessionEnd.Store(int64(valid.Add(ttl).Sub(epoch)))
 		next = valid.Add(ttl / 2)
 	}
 }
+
+// epoch anchors the election's instants on the monotonic clock: they are
+// kept as durations since epoch (atomics), and read back with monoAt,
+// which keeps the monotonic reading, so that a step of the wall clock
+// (NTP, an operator) never stretches or cuts a lease.
+var epoch = time.Now()
+
+// mono is now, on the monotonic clock.
+func mono() time.Time { return epoch.Add(time.Since(epoch)) }
+
+// monoAt is the instant d (nanoseconds) after epoch.
+func monoAt(d int64) time.Time { return epoch.Add(time.Duration(d)) }
 
 // cleanup releases the lock if this session holds it — a release applies
 // no lock-delay, so a follower takes over at once — and destroys the

@@ -78,7 +78,9 @@ func TestNewElectionOptions(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, config.DefaultConsulPrefix+"leader", e.opts.Key)
 	require.Equal(t, config.DefaultSessionTTL, e.opts.SessionTTL)
+	require.Equal(t, config.DefaultLivenessTTL, e.opts.LivenessTTL)
 	require.Equal(t, config.DefaultLockDelay, e.opts.LockDelay)
+	require.Equal(t, config.DefaultLivenessTTL, e.alive.ttl, "the check's TTL is the liveness TTL, not the session's")
 	require.Equal(t, "r1", e.Replica())
 	require.False(t, e.Leading())
 
@@ -86,8 +88,83 @@ func TestNewElectionOptions(t *testing.T) {
 		{Client: client, SessionTTL: 500 * time.Millisecond},
 		{Client: client, LockDelay: -time.Second},
 		{Client: client, LockDelay: 2 * time.Minute},
+		{Client: client, LivenessTTL: 100 * time.Millisecond},
+		// Shorter than the fence: a cut-off leader could still inject.
+		{Client: client, LockDelay: time.Second},
+		{Client: client, LivenessTTL: 3 * time.Second, LockDelay: 3 * time.Second},
 	} {
 		_, err := NewElection(o)
 		require.Error(t, err, "%+v", o)
+	}
+}
+
+// at is the instant d from now, as the election keeps instants.
+func at(d time.Duration) int64 { return int64(mono().Add(d).Sub(epoch)) }
+
+// TestElectionFence: Holder stops answering the moment the lease ends —
+// a liveness TTL after the last good check update for a tied session, a
+// session TTL after the last renewal otherwise — without waiting for
+// renew's goroutine to notice.
+func TestElectionFence(t *testing.T) {
+	client, err := NewClient("127.0.0.1:1", "")
+	require.NoError(t, err)
+	e, err := NewElection(ElectionOptions{Client: client, Replica: "r1"})
+	require.NoError(t, err)
+	_, _, ok := e.Holder()
+	require.False(t, ok, "no session")
+	sid := "s1"
+	e.session.Store(&sid)
+
+	cases := []struct {
+		name       string
+		tied       bool
+		sessionEnd time.Duration // from now
+		updated    time.Duration // last good check update, from now
+		want       bool
+	}{
+		{"tied, check fresh", true, 10 * time.Second, 0, true},
+		{"tied, check a liveness TTL old", true, 10 * time.Second, -config.DefaultLivenessTTL, false},
+		{"tied, session expired", true, -time.Millisecond, 0, false},
+		{"untied, check ignored", false, 10 * time.Second, -time.Hour, true},
+		{"untied, session expired", false, -time.Millisecond, 0, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e.tied.Store(tc.tied)
+			e.sessionEnd.Store(at(tc.sessionEnd))
+			e.alive.sent.Store(at(tc.updated))
+			key, s, ok := e.Holder()
+			require.Equal(t, tc.want, ok)
+			if ok {
+				require.Equal(t, config.DefaultConsulPrefix+"leader", key)
+				require.Equal(t, "s1", s)
+			}
+		})
+	}
+}
+
+// TestElectionLockDelay: a session tied to the liveness check gets the
+// configured lock-delay; an untied one, whose leader fences itself only
+// a session TTL after its last renewal, gets one that covers it.
+func TestElectionLockDelay(t *testing.T) {
+	client, err := NewClient("127.0.0.1:1", "")
+	require.NoError(t, err)
+	cases := []struct {
+		name       string
+		ttl, delay time.Duration
+		tied       bool
+		want       time.Duration
+	}{
+		{"tied", 10 * time.Second, 2 * time.Second, true, 2 * time.Second},
+		{"untied", 10 * time.Second, 2 * time.Second, false, 10*time.Second + config.FenceMargin},
+		{"untied, longer lock-delay kept", 2 * time.Second, 5 * time.Second, false, 5 * time.Second},
+		{"untied, capped at Consul's 60s", time.Hour, 2 * time.Second, false, time.Minute},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := NewElection(ElectionOptions{Client: client, Replica: "r1", SessionTTL: tc.ttl, LockDelay: tc.delay})
+			require.NoError(t, err)
+			require.Equal(t, tc.want, e.lockDelay(tc.tied))
+		})
 	}
 }
