@@ -139,7 +139,7 @@ func New(opts Options) (*Agent, error) {
 	}
 	a.onStop("stop fault runs", func(context.Context) error { a.engine.Close(); return nil })
 	a.control = guardian.NewController(guardian.ControllerOptions{
-		Ledger: a.ledger, Restorer: a.engine, Clock: a.clock, Logger: a.log.Named("control"),
+		Ledger: a.ledger, Restorer: replicaRestorer{a}, Clock: a.clock, Logger: a.log.Named("control"),
 		Known: func(name string) bool { _, ok := a.policy(name); return ok },
 		OnHalt: func(source string, _ int, took time.Duration) {
 			a.metrics.halted(source, took)

@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/inferensys/tumult/guardian"
+	"github.com/inferensys/tumult/ledger"
+
 	"github.com/inferensys/tumult/alerting"
 	"github.com/inferensys/tumult/ledger/bolt"
 	"github.com/inferensys/tumult/ledger/consul"
@@ -93,3 +96,85 @@ func (a *Agent) replica() string {
 
 // leading reports whether this replica schedules.
 func (a *Agent) leading() bool { return a.ha == nil || a.ha.election.Leading() }
+
+// followerWait bounds how long a halt or a pause with restore received by
+// a follower waits for the leader to restore, so that its answer still
+// says what happened (the CLI gives up after 10s).
+const followerWait = 8 * time.Second
+
+// replicaRestorer is how the controller restores. On the leader (or a
+// single node) it is the engine's RestoreAll. On a follower the shared
+// ledger's records are the leader's: the controller has recorded the
+// halt or pause in the shared control state, the leader's control watch
+// sees it and restores (guardian.Controller.Follow), and the follower
+// only restores the faults its own process still runs (left from when it
+// led) and then waits, up to followerWait, until the leader has restored
+// the rest. The follower never writes the leader's records, which the
+// leader's fence would refuse.
+type replicaRestorer struct{ a *Agent }
+
+var _ guardian.Restorer = replicaRestorer{}
+
+// RestoreAll implements guardian.Restorer.
+func (r replicaRestorer) RestoreAll(ctx context.Context, reason string, keep func(ledger.Record) bool) (int, error) {
+	a := r.a
+	if a.leading() {
+		return a.engine.RestoreAll(ctx, reason, keep)
+	}
+	n, err := a.engine.RestoreRunning(ctx, reason, keep)
+	if err != nil {
+		return n, fmt.Errorf("restore the faults this replica still runs: %w", err)
+	}
+	m, err := a.awaitLeader(ctx, keep)
+	return n + m, err
+}
+
+// awaitLeader waits until the active records that keep selects, as they
+// are now, are no longer active, up to followerWait or until ctx ends. It
+// returns how many finished.
+func (a *Agent) awaitLeader(ctx context.Context, keep func(ledger.Record) bool) (int, error) {
+	scope := func() (map[string]bool, error) {
+		recs, err := a.ledger.Active(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read the faults the leader is to restore: %w", err)
+		}
+		ids := map[string]bool{}
+		for _, r := range recs {
+			if keep == nil || keep(r) {
+				ids[r.ID] = true
+			}
+		}
+		return ids, nil
+	}
+	want, err := scope()
+	if err != nil || len(want) == 0 {
+		return 0, err
+	}
+	a.log.Info("not the leader: the leader restores; waiting for it", "faults", len(want), "wait", followerWait)
+	deadline := a.clock.Now().Add(followerWait)
+	for {
+		now, err := scope()
+		if err != nil {
+			return 0, err
+		}
+		left := 0
+		for id := range want {
+			if now[id] {
+				left++
+			}
+		}
+		if left == 0 {
+			return len(want), nil
+		}
+		if !a.clock.Now().Before(deadline) {
+			return len(want) - left, fmt.Errorf("recorded for the leader, which has not restored %d of %d faults after %s yet; tumult faults shows them", left, len(want), followerWait)
+		}
+		tick, stop := a.clock.After(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			stop()
+			return len(want) - left, fmt.Errorf("waiting for the leader to restore %d faults: %w", left, ctx.Err())
+		case <-tick:
+		}
+	}
+}

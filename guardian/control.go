@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -59,9 +60,10 @@ type ControllerOptions struct {
 type Controller struct {
 	opts ControllerOptions
 	log  hclog.Logger
-	// following makes sure one reaction to a halt seen by Follow runs at
-	// a time.
+	// following makes sure one reaction to a change seen by Follow runs
+	// at a time; pending is the latest change not yet carried out.
 	following sync.Mutex
+	pending   atomic.Pointer[ledger.Control]
 }
 
 // NewController returns a controller.
@@ -128,6 +130,7 @@ func (c *Controller) Pause(ctx context.Context, ch Change) (ledger.Control, erro
 		}
 		if ch.Policy == "" {
 			s.State, s.Actor, s.Reason, s.Source, s.Since, s.Until = ledger.Paused, ch.Actor, ch.Reason, ch.Source, now, until
+			s.Restore = ch.Restore
 			return nil
 		}
 		if cur, ok := s.Policies[ch.Policy]; ok && cur.State == ledger.Halted {
@@ -136,7 +139,7 @@ func (c *Controller) Pause(ctx context.Context, ch Change) (ledger.Control, erro
 		if s.Policies == nil {
 			s.Policies = map[string]ledger.PolicyControl{}
 		}
-		s.Policies[ch.Policy] = ledger.PolicyControl{State: ledger.Paused, Actor: ch.Actor, Reason: ch.Reason, Source: ch.Source, Since: now, Until: until}
+		s.Policies[ch.Policy] = ledger.PolicyControl{State: ledger.Paused, Actor: ch.Actor, Reason: ch.Reason, Source: ch.Source, Since: now, Until: until, Restore: ch.Restore}
 		return nil
 	})
 	if err != nil {
@@ -189,6 +192,7 @@ func (c *Controller) Resume(ctx context.Context, ch Change) (ledger.Control, err
 			return nil
 		}
 		s.State, s.Actor, s.Reason, s.Source, s.Since, s.Until = ledger.Armed, ch.Actor, ch.Reason, ch.Source, now, time.Time{}
+		s.Restore = false
 		return nil
 	})
 	if err != nil {
@@ -212,6 +216,7 @@ func (c *Controller) Halt(ctx context.Context, ch Change) (ledger.Control, error
 				return nil // keep who halted first and since when
 			}
 			s.State, s.Actor, s.Reason, s.Source, s.Since, s.Until = ledger.Halted, ch.Actor, ch.Reason, ch.Source, start, time.Time{}
+			s.Restore = false
 			return nil
 		}
 		if cur, ok := s.Policies[ch.Policy]; ok && cur.State == ledger.Halted {
@@ -296,41 +301,64 @@ func (c *Controller) RunExpiry(ctx context.Context) {
 
 // Follow carries out a control state written elsewhere — by another
 // replica whose guardian tripped or whose API was asked — on the replica
-// where the faults run: a global halt restores every fault, halted
-// policies restore theirs. The restore runs in the background, one at a
-// time; a change that comes while one runs is left to the next change.
-// The leader's control watch calls it; deciding who restores is this
-// method's business, the restore itself the Restorer's.
+// where the faults run: a global halt, or pause with restore, restores
+// every fault; halted policies, and policies paused with restore,
+// restore theirs. The restore runs in the background, one at a time; a
+// change that comes while one runs is carried out once it ends, with the
+// latest state. The leader's control watch calls it; deciding who
+// restores is this method's business, the restore itself the Restorer's.
 func (c *Controller) Follow(ctl ledger.Control) {
-	now := c.opts.Clock.Now()
-	var keep func(ledger.Record) bool
-	reason := ""
-	if g := ctl.Global(now); g.State == ledger.Halted {
-		reason = "halted by " + g.Actor + ": " + g.Reason
-	} else {
-		halted := map[string]bool{}
-		for name, p := range ctl.Policies {
-			if p.State == ledger.Halted {
-				halted[name] = true
-			}
-		}
-		if len(halted) == 0 {
-			return
-		}
-		reason = "policy halted"
-		keep = func(r ledger.Record) bool { return halted[r.Policy] }
-	}
+	c.pending.Store(&ctl)
 	go func() {
-		if !c.following.TryLock() {
-			return // a reaction is under way; the next change brings another
-		}
-		defer c.following.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), c.opts.FollowTimeout)
-		defer cancel()
-		if n, err := c.opts.Restorer.RestoreAll(ctx, reason, keep); err != nil {
-			c.log.Error("restore after a halt from another replica", "error", err)
-		} else if n > 0 {
-			c.log.Warn("restored faults after a halt written by another replica", "count", n)
+		// The goroutine holding following looks at pending again after it
+		// lets go, so a change stored while it was finishing is not lost.
+		for c.pending.Load() != nil {
+			if !c.following.TryLock() {
+				return
+			}
+			for next := c.pending.Swap(nil); next != nil; next = c.pending.Swap(nil) {
+				c.follow(*next)
+			}
+			c.following.Unlock()
 		}
 	}()
+}
+
+// follow restores what one control state asks to restore.
+func (c *Controller) follow(ctl ledger.Control) {
+	now := c.opts.Clock.Now()
+	var keep func(ledger.Record) bool
+	var reason string
+	if g := ctl.Global(now); g.Restores() {
+		reason = string(g.State) + " by " + g.Actor + ": " + g.Reason
+		if g.State == ledger.Paused {
+			reason = "paused with restore by " + g.Actor + ": " + g.Reason
+		}
+	} else {
+		scope := map[string]bool{}
+		for name := range ctl.Policies {
+			if p := ctl.Effective(name, now); p.Restores() {
+				scope[name] = true
+				reason = "policy halted"
+				if p.State == ledger.Paused {
+					reason = "policy paused with restore by " + p.Actor + ": " + p.Reason
+				}
+			}
+		}
+		switch len(scope) {
+		case 0:
+			return
+		case 1:
+		default:
+			reason = "policies halted or paused with restore"
+		}
+		keep = func(r ledger.Record) bool { return scope[r.Policy] }
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.FollowTimeout)
+	defer cancel()
+	if n, err := c.opts.Restorer.RestoreAll(ctx, reason, keep); err != nil {
+		c.log.Error("restore after a control change from another replica", "error", err)
+	} else if n > 0 {
+		c.log.Warn("restored faults after a control change written by another replica", "count", n, "reason", reason)
+	}
 }

@@ -50,6 +50,10 @@ type Control struct {
 	// Until is when the state expires back to armed (pause -for); zero
 	// means never.
 	Until time.Time `json:"until,omitzero"`
+	// Restore, with a pause, says it was asked to restore running faults
+	// at once (pause -restore): the replica that leads restores them when
+	// it sees the state, whichever replica was asked.
+	Restore bool `json:"restore,omitempty"`
 	// Policies holds per-policy pauses and halts, by policy name. A policy
 	// absent from the map is governed by the global state alone.
 	Policies map[string]PolicyControl `json:"policies,omitempty"`
@@ -66,6 +70,14 @@ type PolicyControl struct {
 	Source string    `json:"source,omitempty"`
 	Since  time.Time `json:"since,omitzero"`
 	Until  time.Time `json:"until,omitzero"`
+	// Restore: see Control.Restore.
+	Restore bool `json:"restore,omitempty"`
+}
+
+// Restores reports whether running faults under this state are to be
+// restored at once: halted, or paused with restore.
+func (p PolicyControl) Restores() bool {
+	return p.State == Halted || (p.State == Paused && p.Restore)
 }
 
 // expired reports whether a state with this Until no longer holds at now.
@@ -74,7 +86,7 @@ func expired(until, now time.Time) bool { return !until.IsZero() && !now.Before(
 // Global returns the global state as a PolicyControl, as it holds at now:
 // armed once an expiring state has passed its Until.
 func (c Control) Global(now time.Time) PolicyControl {
-	g := PolicyControl{State: c.State, Actor: c.Actor, Reason: c.Reason, Source: c.Source, Since: c.Since, Until: c.Until}
+	g := PolicyControl{State: c.State, Actor: c.Actor, Reason: c.Reason, Source: c.Source, Since: c.Since, Until: c.Until, Restore: c.Restore}
 	if g.State == "" {
 		g.State = Armed
 	}
