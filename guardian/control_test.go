@@ -2,6 +2,7 @@ package guardian
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -84,4 +85,111 @@ func TestController(t *testing.T) {
 			tc.run(t, e)
 		})
 	}
+}
+
+// TestFollow: the leader's control watch hands every control state to
+// Follow, which restores what it asks to restore — a halt, or a pause
+// with restore, of everything or of some policies — and nothing for a
+// plain pause or an armed state.
+func TestFollow(t *testing.T) {
+	tests := []struct {
+		name   string
+		ctl    ledger.Control
+		reason string   // of the restore; "" when none is expected
+		kept   []string // probe policies restored
+	}{
+		{"armed", ledger.Control{State: ledger.Armed}, "", nil},
+		{"paused", ledger.Control{State: ledger.Paused, Actor: "alice", Reason: "deploy"}, "", nil},
+		{"paused with restore", ledger.Control{State: ledger.Paused, Actor: "alice", Reason: "deploy", Restore: true},
+			"paused with restore by alice: deploy", probePolicies},
+		{"halted", ledger.Control{State: ledger.Halted, Actor: "oncall", Reason: "incident"},
+			"halted by oncall: incident", probePolicies},
+		{"a pause with restore that expired", ledger.Control{State: ledger.Paused, Actor: "alice", Reason: "x", Restore: true, Until: t0.Add(-time.Second)}, "", nil},
+		{"one policy halted", ledger.Control{State: ledger.Armed, Policies: map[string]ledger.PolicyControl{
+			"checkout": {State: ledger.Halted, Actor: ActorGuardian, Reason: "burn"},
+		}}, "policy halted", []string{"checkout"}},
+		{"one policy paused with restore", ledger.Control{State: ledger.Armed, Policies: map[string]ledger.PolicyControl{
+			"payments": {State: ledger.Paused, Actor: "bob", Reason: "migration", Restore: true},
+		}}, "policy paused with restore by bob: migration", []string{"payments"}},
+		{"one policy paused", ledger.Control{State: ledger.Armed, Policies: map[string]ledger.PolicyControl{
+			"payments": {State: ledger.Paused, Actor: "bob", Reason: "migration"},
+		}}, "", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &fakeRestorer{}
+			c := NewController(ControllerOptions{Ledger: ledgertest.NewMemory(clock.NewFake(t0).Now), Restorer: r, Clock: clock.NewFake(t0)})
+			c.Follow(tc.ctl)
+			if tc.reason == "" {
+				require.Never(t, func() bool { return len(r.all()) > 0 }, 200*time.Millisecond, 10*time.Millisecond)
+				return
+			}
+			require.Eventually(t, func() bool { return len(r.all()) == 1 }, 5*time.Second, 5*time.Millisecond)
+			require.Equal(t, restoreCall{reason: tc.reason, policies: tc.kept}, r.all()[0])
+		})
+	}
+}
+
+// TestPauseRecordsRestore: a pause with restore says so in the control
+// state, for the leader to act on wherever it was asked; a resume or a
+// halt clears it.
+func TestPauseRecordsRestore(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(t0)
+	led := ledgertest.NewMemory(clk.Now)
+	c := NewController(ControllerOptions{Ledger: led, Restorer: &fakeRestorer{}, Clock: clk})
+	got, err := c.Pause(ctx, Change{Actor: "alice", Source: "api", Reason: "deploy", Restore: true})
+	require.NoError(t, err)
+	require.True(t, got.Restore)
+	require.True(t, got.Global(clk.Now()).Restores())
+	got, err = c.Pause(ctx, Change{Actor: "alice", Source: "api", Reason: "quiet", Policy: "checkout", Restore: true})
+	require.NoError(t, err)
+	require.True(t, got.Policies["checkout"].Restore)
+	got, err = c.Resume(ctx, Change{Actor: "alice", Source: "api", Reason: "go"})
+	require.NoError(t, err)
+	require.False(t, got.Restore)
+	got, err = c.Pause(ctx, Change{Actor: "alice", Source: "api", Reason: "plain"})
+	require.NoError(t, err)
+	require.False(t, got.Restore, "a pause without restore")
+	require.False(t, got.Global(clk.Now()).Restores())
+}
+
+// blockingRestorer records each call's reason and blocks until released.
+type blockingRestorer struct {
+	mu      sync.Mutex
+	reasons []string
+	release chan struct{}
+}
+
+func (b *blockingRestorer) RestoreAll(_ context.Context, reason string, _ func(ledger.Record) bool) (int, error) {
+	b.mu.Lock()
+	b.reasons = append(b.reasons, reason)
+	b.mu.Unlock()
+	<-b.release
+	return 1, nil
+}
+
+func (b *blockingRestorer) all() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.reasons...)
+}
+
+// TestFollowCarriesOutTheLatest: changes that come while a restore runs
+// are not lost: once it ends, the latest of them is carried out.
+func TestFollowCarriesOutTheLatest(t *testing.T) {
+	r := &blockingRestorer{release: make(chan struct{})}
+	clk := clock.NewFake(t0)
+	c := NewController(ControllerOptions{Ledger: ledgertest.NewMemory(clk.Now), Restorer: r, Clock: clk})
+	halted := func(why string) ledger.Control {
+		return ledger.Control{State: ledger.Halted, Actor: "oncall", Reason: why}
+	}
+	c.Follow(halted("first"))
+	require.Eventually(t, func() bool { return len(r.all()) == 1 }, 5*time.Second, 5*time.Millisecond)
+	c.Follow(halted("second"))
+	c.Follow(halted("third"))
+	close(r.release)
+	require.Eventually(t, func() bool { return len(r.all()) == 2 }, 5*time.Second, 5*time.Millisecond)
+	require.Equal(t, []string{"halted by oncall: first", "halted by oncall: third"}, r.all())
+	require.Never(t, func() bool { return len(r.all()) > 2 }, 100*time.Millisecond, 10*time.Millisecond)
 }

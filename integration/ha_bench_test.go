@@ -5,18 +5,24 @@ package integration
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/docker/docker/client"
+
+	"github.com/inferensys/tumult/config"
 	"github.com/inferensys/tumult/integration/harness"
 	"github.com/inferensys/tumult/ledger"
 )
 
 // BenchmarkHAFailover measures what a leader's crash costs: two real
-// agents share one ledger on a real Consul (session_ttl 2s, lock_delay
-// 2s); once the leader holds a pause and a stop fault, it is killed with
-// SIGKILL, and the benchmark times, from the kill,
+// agents (processes of the built binary) share one ledger on a real
+// Consul, with the consul block's defaults (session_ttl 10s, liveness_ttl
+// 1.5s, lock_delay 2s); once the leader holds a pause and a stop fault,
+// it is killed with SIGKILL, and the benchmark times, from the kill,
 //
 //   - takeover: the follower's /v1/status says it leads;
 //   - restored: the last fault the dead leader left is restored and its
@@ -24,12 +30,21 @@ import (
 //   - injecting: the new leader injected a fault it decided after the kill
 //     (the first such record's Injected).
 //
-// Each iteration is one failover on a fresh Consul prefix with fresh
-// agents; -benchtime 3x (as make bench runs it) gives three. It reports
-// the median and the maximum of each, in seconds.
+// Each failover runs on a fresh Consul prefix with fresh agents; there
+// are TUMULT_BENCH_HA_RUNS of them (default 5), whatever -benchtime says.
+// It reports the median and the maximum of each, in seconds, next to the
+// goal: the dead leader's faults restored within 5s.
 //
-//	go test -tags integration -run '^$' -bench HAFailover -benchtime 3x ./integration/
+//	go test -tags integration -run '^$' -bench HAFailover -benchtime 1x ./integration/
 func BenchmarkHAFailover(b *testing.B) {
+	runs := 5
+	if s := os.Getenv("TUMULT_BENCH_HA_RUNS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 50 {
+			b.Fatalf("TUMULT_BENCH_HA_RUNS=%q: want a number from 1 to 50", s)
+		}
+		runs = n
+	}
 	cli := harness.RequireDocker(b)
 	quiet := haQuiet{b}
 	c := harness.StartConsul(quiet)
@@ -45,15 +60,33 @@ func BenchmarkHAFailover(b *testing.B) {
 
 	var samples []haFailover
 	for b.Loop() {
-		prefix := fmt.Sprintf("%s-%d/", run, len(samples)+1)
+		if len(samples) >= runs {
+			continue // the runs are not per iteration: see above
+		}
+		for len(samples) < runs {
+			haBenchFailover(ctx, b, quiet, cli, c, run, ids, policies, &samples)
+		}
+	}
+	haReportFailover(b, samples)
+}
+
+// haBenchGoal is what a crashed leader's faults may take to be restored.
+const haBenchGoal = 5 * time.Second
+
+// haBenchFailover runs one failover on a fresh prefix and appends it to
+// samples.
+func haBenchFailover(ctx context.Context, b *testing.B, quiet haQuiet, cli *client.Client, c *harness.Consul, run string, ids []string, policies string, samples *[]haFailover) {
+	{
+		prefix := fmt.Sprintf("%s-%d/", run, len(*samples)+1)
 		agents := haStart(ctx, quiet, c, prefix, 2, policies, "")
 		leader, others := haWaitLeader(ctx, b, 30*time.Second, agents...)
 		follower := others[0]
 		held := haWaitHeld(ctx, b, cli, follower.Client, 45*time.Second, "hab-pause", "hab-stop")
 		m, _ := haKillLeader(ctx, b, leader, follower, held, "hab-pause", "hab-stop")
-		samples = append(samples, m)
+		*samples = append(*samples, m)
+		n := len(*samples)
 		b.Logf("run %d: takeover %s, orphaned faults restored %s, injecting again %s",
-			len(samples), m.Takeover.Round(time.Millisecond), m.Restored.Round(time.Millisecond), m.Injecting.Round(time.Millisecond))
+			n, m.Takeover.Round(time.Millisecond), m.Restored.Round(time.Millisecond), m.Injecting.Round(time.Millisecond))
 
 		// The new leader restores what it holds on SIGTERM: the fleet is
 		// whole again for the next run.
@@ -61,18 +94,22 @@ func BenchmarkHAFailover(b *testing.B) {
 			b.Fatalf("stop the new leader: %v", err)
 		}
 		if ok, why := haAllUp(ctx, cli, ids); !ok {
-			b.Fatalf("after run %d: %s", len(samples), why)
+			b.Fatalf("after run %d: %s", n, why)
 		}
 		store := haOpenLedger(ctx, b, c, prefix)
 		if active, err := store.Active(ctx); err != nil || len(active) > 0 {
-			b.Fatalf("after run %d: %d faults still active (%v)", len(samples), len(active), err)
+			b.Fatalf("after run %d: %d faults still active (%v)", n, len(active), err)
 		}
 		if all, err := store.History(ctx, ledger.HistoryQuery{}); err == nil {
 			haCheckRecords(b, all)
 		} else {
-			b.Fatalf("read the history of run %d: %v", len(samples), err)
+			b.Fatalf("read the history of run %d: %v", n, err)
 		}
 	}
+}
+
+// haReportFailover reports and prints p50 and max of the samples.
+func haReportFailover(b *testing.B, samples []haFailover) {
 
 	stat := func(get func(haFailover) time.Duration) (p50, most time.Duration) {
 		ds := make([]time.Duration, len(samples))
@@ -97,13 +134,20 @@ func BenchmarkHAFailover(b *testing.B) {
 	b.ReportMetric(ip50.Seconds(), "injecting-p50-s")
 	b.ReportMetric(imax.Seconds(), "injecting-max-s")
 	s := func(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }
-	b.Logf("HA failover after kill -9 of the leader, session_ttl %s, lock_delay %s, %d runs:\n"+
-		"  %-34s %8s %8s\n  %-34s %8s %8s\n  %-34s %8s %8s\n  %-34s %8s %8s",
-		haTTL, haLockDelay, len(samples),
-		"from the kill to", "p50", "max",
-		"follower leads (status)", s(tp50), s(tmax),
-		"orphaned faults restored", s(rp50), s(rmax),
-		"follower injecting again", s(ip50), s(imax))
+	verdict := "met"
+	if rmax > haBenchGoal {
+		verdict = "NOT met"
+	}
+	// Printed, not logged: go test cuts a benchmark's log after ten lines.
+	fmt.Printf("HA failover after kill -9 of the leader, defaults (session_ttl %s, liveness_ttl %s, lock_delay %s), %d runs:\n"+
+		"  %-34s %8s %8s %8s\n  %-34s %8s %8s %8s\n  %-34s %8s %8s %8s\n  %-34s %8s %8s %8s\n"+
+		"  goal: the dead leader's faults restored within %s at every run: %s\n",
+		config.DefaultSessionTTL, haTTL, haLockDelay, len(samples),
+		"from the kill to", "p50", "max", "goal",
+		"follower leads (status)", s(tp50), s(tmax), "",
+		"dead leader's faults restored", s(rp50), s(rmax), s(haBenchGoal),
+		"follower injecting again", s(ip50), s(imax), "",
+		s(haBenchGoal), verdict)
 }
 
 // haQuiet keeps the harness's progress lines ("consul ready", "agent

@@ -623,7 +623,7 @@ func haKillLeader(ctx context.Context, t testing.TB, leader, follower *harness.A
 		}
 		return false
 	}, haTakeoverBound, 50*time.Millisecond,
-		"the follower should lead within session_ttl + lock_delay + 1.5s = %s of the leader's kill -9", haTakeoverBound)
+		"the follower should lead within liveness_ttl + lock_delay + 5s of slack = %s of the leader's kill -9", haTakeoverBound)
 
 	var recs []ledger.Record
 	var last string
@@ -698,7 +698,7 @@ func TestHALeaderKill9FollowerTakesOver(t *testing.T) {
 	require.NoError(t, err)
 	killed := time.Now()
 	m, _ := haKillLeader(ctx, t, leader, follower, held, "ha2-pause", "ha2-stop")
-	t.Logf("kill -9 of %s: %s led after %s, orphaned faults finished after %s, injecting again after %s (session_ttl %s, lock_delay %s)",
+	t.Logf("kill -9 of %s: %s led after %s, orphaned faults finished after %s, injecting again after %s (liveness_ttl %s, lock_delay %s)",
 		lst.Replica, fst.Replica, m.Takeover.Round(time.Millisecond), m.Restored.Round(time.Millisecond), m.Injecting.Round(time.Millisecond), haTTL, haLockDelay)
 
 	// Consul names the new leader.
