@@ -150,7 +150,7 @@ func (a *Agent) awaitLeader(ctx context.Context, keep func(ledger.Record) bool) 
 	if err != nil || len(want) == 0 {
 		return 0, err
 	}
-	a.log.Info("not the leader: the leader restores; waiting for it", "faults", len(want), "wait", followerWait)
+	a.log.Info("follower: the leader restores; waiting for it", "faults", len(want), "wait", followerWait)
 	deadline := a.clock.Now().Add(followerWait)
 	for {
 		now, err := scope()

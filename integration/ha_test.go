@@ -925,7 +925,7 @@ func TestHAControlThroughFollowerLeaderRestores(t *testing.T) {
 
 	// The follower left both restores to the leader, and nobody's write
 	// was refused by the fence.
-	require.Contains(t, follower.Log(), "the leader restores; waiting for it")
+	require.Contains(t, follower.Log(), "follower: the leader restores; waiting for it")
 	require.NotContains(t, follower.Log(), consulledger.ErrNotLeader.Error(), "follower log")
 	require.NotContains(t, leader.Log(), consulledger.ErrNotLeader.Error(), "leader log")
 	_, err = follower.Stop(30 * time.Second)
