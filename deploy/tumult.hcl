@@ -36,6 +36,11 @@ consul {                               # shared ledger + leader election
   address   = "127.0.0.1:8500"
   prefix    = "tumult/"
   token_env = "CONSUL_HTTP_TOKEN"
+  # The defaults: a killed leader is replaced, and its faults restored,
+  # about liveness_ttl + lock_delay after the kill (3.5-4s).
+  # session_ttl  = "10s"
+  # liveness_ttl = "1.5s"
+  # lock_delay   = "2s"                 # at least liveness_ttl + 500ms
 }
 
 alertmanager "main" {

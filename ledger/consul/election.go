@@ -36,11 +36,12 @@ const (
 	// lockWait bounds one blocking query on the lock key.
 	lockWait = 5 * time.Second
 	// A lock refused while its key is free is held back by lock-delay:
-	// Consul does not say for how long, so acquisition is retried every
-	// LockDelay/4, within delayRetryMin and delayRetryMax. Once LockDelay
-	// has passed since the key was seen free (another replica configured
-	// a longer one) the pause grows with the overrun, up to
-	// electionRetryMax.
+	// Consul does not say for how long. Acquisition is tried again once
+	// this replica's LockDelay has passed since the key was seen free,
+	// then every delayRetryMin for a while (LockDelay/4, within
+	// delayRetryMin and delayRetryMax); after that (another replica
+	// configured a longer lock-delay) the pause grows with the overrun, up
+	// to electionRetryMax.
 	delayRetryMin = 25 * time.Millisecond
 	delayRetryMax = 250 * time.Millisecond
 )
@@ -429,12 +430,20 @@ func (e *Election) acquire(ctx context.Context, sid string, log hclog.Logger) er
 			freeAt = time.Now()
 			continue
 		}
-		// Free, and refused again: lock-delay runs.
-		wait := pause
-		if over := time.Since(freeAt) - e.opts.LockDelay; over > 0 {
+		// Free, and refused again: lock-delay runs, from about when the
+		// key was first seen free (Consul started it a moment earlier,
+		// when it invalidated the session): sleep until our own
+		// lock-delay has passed, then try again at short intervals.
+		var wait time.Duration
+		switch left := e.opts.LockDelay - time.Since(freeAt); {
+		case left > 0:
+			wait = left
+		case -left < pause:
+			wait = delayRetryMin // just passed: Consul's clock runs a little behind
+		default:
 			// Longer than our own lock-delay: another replica's is longer,
 			// or something else refuses; ask less often.
-			wait = min(max(over, pause), electionRetryMax)
+			wait = min(max(-left, pause), electionRetryMax)
 		}
 		log.Trace("lock free but refused: lock-delay", "free_for", time.Since(freeAt), "retry_in", wait)
 		if !sleep(ctx, wait) {
