@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/inferensys/tumult/alerting"
+	"github.com/inferensys/tumult/guardian"
 	"github.com/inferensys/tumult/ledger/bolt"
 	"github.com/inferensys/tumult/ledger/consul"
 	"github.com/inferensys/tumult/scheduler"
@@ -65,7 +66,7 @@ func (a *Agent) openLedger() (scheduler.Ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("leader election: %w", err)
 	}
-	health, err := alerting.NewConsulHealth(alerting.ConsulHealthOptions{Client: client, Logger: a.log})
+	health, err := alerting.NewConsulHealth(alerting.ConsulHealthOptions{Client: client, Trips: guardian.ConsulCheckTrips, Logger: a.log})
 	if err != nil {
 		return nil, fmt.Errorf("consul health: %w", err)
 	}
