@@ -4,6 +4,11 @@
 // its wire types and Go client in api; the agent implements
 // server.Service.
 //
-// Only cmd/tumult (the `agent` command) and the integration harness
-// import this package; the CLI's on-call commands import api instead.
+// The adapters in sources.go turn alerting's readers into the small
+// interfaces the guardian and the scheduler declare, passing the
+// guardian's rules where a source must filter.
+//
+// Only cmd/tumult (the `agent` command) and the integration tests import
+// this package; the CLI's on-call commands import api instead. No other
+// tumult package may import it.
 package agent

@@ -11,6 +11,7 @@ import (
 	"github.com/inferensys/tumult/ledger"
 
 	"github.com/inferensys/tumult/alerting"
+	"github.com/inferensys/tumult/guardian"
 	"github.com/inferensys/tumult/ledger/bolt"
 	"github.com/inferensys/tumult/ledger/consul"
 	"github.com/inferensys/tumult/scheduler"
@@ -68,7 +69,7 @@ func (a *Agent) openLedger() (scheduler.Ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("leader election: %w", err)
 	}
-	health, err := alerting.NewConsulHealth(alerting.ConsulHealthOptions{Client: client, Logger: a.log})
+	health, err := alerting.NewConsulHealth(alerting.ConsulHealthOptions{Client: client, Trips: guardian.ConsulCheckTrips, Logger: a.log})
 	if err != nil {
 		return nil, fmt.Errorf("consul health: %w", err)
 	}

@@ -29,14 +29,15 @@ func (s alertSource) Alerts(ctx context.Context) ([]guardian.Alert, error) {
 	return GuardianAlerts(as), nil
 }
 
-// GuardianAlerts converts alerts, leaving tumult's own announcements out.
+// GuardianAlerts leaves tumult's own announcements out of alerts (one
+// type, policies.Alert, on both sides).
 func GuardianAlerts(as []alerting.Alert) []guardian.Alert {
 	out := make([]guardian.Alert, 0, len(as))
 	for _, a := range as {
 		if guardian.IsAnnouncement(a.Labels) {
 			continue
 		}
-		out = append(out, guardian.Alert{Labels: a.Labels, Fingerprint: a.Fingerprint, StartsAt: a.StartsAt})
+		out = append(out, a)
 	}
 	return out
 }

@@ -20,6 +20,11 @@ var ErrServiceNotRegistered = errors.New("no instance registered")
 type ConsulHealthOptions struct {
 	// Client talks to the Consul agent (required).
 	Client *api.Client
+	// Trips says which check statuses ("passing", "warning",
+	// "critical", "maintenance") count (required): the agent passes
+	// guardian.ConsulCheckTrips. The rule is the guardian's; this
+	// source only reads.
+	Trips  func(status string) bool
 	Logger hclog.Logger
 }
 
@@ -27,6 +32,7 @@ type ConsulHealthOptions struct {
 // consul_service trip wire.
 type ConsulHealth struct {
 	health *api.Health
+	trips  func(status string) bool
 	log    hclog.Logger
 }
 
@@ -35,18 +41,22 @@ func NewConsulHealth(opts ConsulHealthOptions) (*ConsulHealth, error) {
 	if opts.Client == nil {
 		return nil, errors.New("consul health: no Consul client")
 	}
+	if opts.Trips == nil {
+		return nil, errors.New("consul health: no rule for which checks trip")
+	}
 	log := opts.Logger
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &ConsulHealth{health: opts.Client.Health(), log: log.Named("consul_health")}, nil
+	return &ConsulHealth{health: opts.Client.Health(), trips: opts.Trips, log: log.Named("consul_health")}, nil
 }
 
-// Critical returns the critical checks of every instance of the service,
+// Critical returns the checks of every instance of the service that trip
+// (ConsulHealthOptions.Trips; with the guardian's rule, the critical ones),
 // sorted, each as "<check name> (<service ID>) on <node>" — or "<check
 // name> on <node>" for a check of the node the instance runs on (serfHealth,
 // node maintenance), since Consul counts those against the instance too.
-// An empty list means no check is critical. The read is consistent (from
+// An empty list means no check trips. The read is consistent (from
 // the Raft leader), so a check just marked critical is seen. Consul
 // unreachable, and a service with no instance (ErrServiceNotRegistered),
 // are errors: callers fail closed.
@@ -64,7 +74,7 @@ func (h *ConsulHealth) Critical(ctx context.Context, service string) ([]string, 
 	var critical []string
 	for _, e := range entries {
 		for _, c := range e.Checks {
-			if c.Status != api.HealthCritical {
+			if !h.trips(c.Status) {
 				continue
 			}
 			name := fmt.Sprintf("%s on %s", c.Name, c.Node)

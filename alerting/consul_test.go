@@ -10,6 +10,8 @@ import (
 
 	"github.com/hashicorp/consul/api"
 	"github.com/stretchr/testify/require"
+
+	"github.com/inferensys/tumult/guardian"
 )
 
 // fakeConsulHealth answers /v1/health/service/<name> with entries built
@@ -47,7 +49,7 @@ func fakeConsulHealth(t *testing.T, status int, entries map[string][]*api.Servic
 	cfg.Address = srv.URL
 	client, err := api.NewClient(cfg)
 	require.NoError(t, err)
-	h, err := NewConsulHealth(ConsulHealthOptions{Client: client})
+	h, err := NewConsulHealth(ConsulHealthOptions{Client: client, Trips: guardian.ConsulCheckTrips})
 	require.NoError(t, err)
 	return h, func() []string {
 		mu.Lock()

@@ -1,5 +1,6 @@
 // Package clock is the time source of tumult's domain code: the real one
-// in the daemon, a fake one that tests move by hand.
+// in the daemon, a fake one that tests move by hand. It must not import
+// any tumult package.
 package clock
 
 import (

@@ -117,3 +117,8 @@ func JudgeSLO(wire policies.SLOWire, b SLOBurns) SLOReading {
 }
 
 func percent(f float64) string { return fmt.Sprintf("%.3g%%", f*100) }
+
+// ConsulCheckTrips reports whether a Consul health check with this status
+// trips a consul_service wire: only "critical" does; "warning" and
+// "maintenance" do not.
+func ConsulCheckTrips(status string) bool { return status == "critical" }

@@ -53,3 +53,9 @@ func TestBudgetGateBlocks(t *testing.T) {
 		})
 	}
 }
+
+func TestConsulCheckTrips(t *testing.T) {
+	for status, want := range map[string]bool{"critical": true, "warning": false, "passing": false, "maintenance": false, "": false} {
+		require.Equal(t, want, ConsulCheckTrips(status), status)
+	}
+}

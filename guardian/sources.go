@@ -22,18 +22,12 @@ const (
 // ScopeGlobal is the scope of the guardian block's trip wires in status.
 const ScopeGlobal = "global"
 
-// Alert is one firing alert, from a poll or a webhook delivery.
-type Alert struct {
-	Labels map[string]string
-	// Fingerprint identifies the label set; alerts delivered by the
-	// webhook are forgotten by it when resolved. Empty means "derive one
-	// from the labels".
-	Fingerprint string
-	StartsAt    time.Time
-}
+// Alert is one firing alert, from a poll or a webhook delivery: the one
+// alert type of tumult (policies.Alert), as alerting reports it.
+type Alert = policies.Alert
 
-// key identifies the alert: its fingerprint, or its sorted labels.
-func (a Alert) key() string {
+// alertKey identifies the alert: its fingerprint, or its sorted labels.
+func alertKey(a Alert) string {
 	if a.Fingerprint != "" {
 		return a.Fingerprint
 	}
@@ -254,10 +248,10 @@ func (w *Watcher) judgeAlert(wr *wire, now time.Time) verdict {
 	viaWebhook := false
 	seen := map[string]bool{}
 	consider := func(a Alert, webhook bool) {
-		if !alertTrips(a.Labels, wr.matchers) || seen[a.key()] {
+		if !alertTrips(a.Labels, wr.matchers) || seen[alertKey(a)] {
 			return
 		}
-		seen[a.key()] = true
+		seen[alertKey(a)] = true
 		if len(hits) == 0 {
 			viaWebhook = webhook
 		}
@@ -326,7 +320,7 @@ func alertName(a Alert) string {
 	if n := a.Labels["alertname"]; n != "" {
 		return n
 	}
-	return "{" + strings.TrimSuffix(a.key(), ",") + "}"
+	return "{" + strings.TrimSuffix(alertKey(a), ",") + "}"
 }
 
 // webhookKeys returns the webhook alerts' keys in a stable order, so that

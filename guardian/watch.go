@@ -832,7 +832,7 @@ func (w *Watcher) Ingest(ctx context.Context, d Delivery) {
 	w.report(reports)
 }
 
-func webhookKey(from string, a Alert) string { return from + "|" + a.key() }
+func webhookKey(from string, a Alert) string { return from + "|" + alertKey(a) }
 
 // Allow tells the scheduler whether a new fault of p may start: not while
 // a global wire or one of p's own is tripped, unreadable, failing, or not

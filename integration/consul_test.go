@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/inferensys/tumult/alerting"
+	"github.com/inferensys/tumult/guardian"
 	"github.com/inferensys/tumult/integration/harness"
 	"github.com/inferensys/tumult/ledger"
 	consulledger "github.com/inferensys/tumult/ledger/consul"
@@ -550,7 +551,7 @@ func TestConsulElectionLeaderLosesConsul(t *testing.T) {
 func TestConsulHealthSource(t *testing.T) {
 	c := harness.StartConsul(t)
 	agent := c.Client().Agent()
-	h, err := alerting.NewConsulHealth(alerting.ConsulHealthOptions{Client: c.Client()})
+	h, err := alerting.NewConsulHealth(alerting.ConsulHealthOptions{Client: c.Client(), Trips: guardian.ConsulCheckTrips})
 	require.NoError(t, err)
 	ctx := t.Context()
 

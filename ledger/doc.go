@@ -6,7 +6,9 @@
 // data_dir) and ledger/consul (shared, for several agents). Both pass the
 // conformance suite in ledger/ledgertest, and both build on ApplyControl and
 // ApplyRecord here, so that the rules — Version increments, append-only
-// steps, what "finished" requires — are the same whatever the storage.
+// steps, what "finished" requires — are the same whatever the storage; so
+// do retention and pruning (retention.go: DefaultRetention,
+// DefaultMaxHistory, MinIndexAge, KeepDefaults, IndexCutoff).
 //
 // This package must not import Docker, Nomad, Consul, bbolt or HTTP
 // packages; it imports only the domain types of policies and targets.

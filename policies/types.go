@@ -200,6 +200,21 @@ type Matcher struct {
 	re    *regexp.Regexp
 }
 
+// Alert is one firing alert, as a source reports it and as alert trip
+// wires match it: Alertmanager's poll and webhook (package alerting) and
+// the guardian's wires share this one type.
+type Alert struct {
+	Labels   map[string]string
+	StartsAt time.Time
+	// Fingerprint identifies the alert's label set; it is the same value
+	// Alertmanager reports through its API and its webhook, so the two
+	// paths can be correlated. Empty means "derive one from the labels".
+	Fingerprint string
+}
+
+// Name is the alert's alertname label.
+func (a Alert) Name() string { return a.Labels["alertname"] }
+
 // MatchesAll reports whether labels satisfy every matcher; with none,
 // every label set matches. Matchers must come from the policy decoder,
 // ParseMatcher or NewMatcher, which compile regexps.

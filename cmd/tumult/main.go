@@ -1,4 +1,7 @@
 // Command tumult is the chaos scheduler's daemon and its command line.
+// The `agent` command runs package agent; the on-call commands (status,
+// pause, resume, halt, faults, history) talk to it through package api
+// only; validate and plan read files through config and policies.
 package main
 
 import (

@@ -20,8 +20,9 @@
 // time(t) is 12 bytes that sort like t: big-endian Unix seconds with the
 // sign bit flipped, then big-endian nanoseconds.
 //
-// Retention: each write that finishes a record prunes, in bounded steps,
-// the oldest history beyond Options.MaxHistory or older than
+// Retention (the rules are package ledger's): each write that finishes a
+// record prunes, in bounded steps, the oldest history beyond
+// Options.MaxHistory or older than
 // Options.Retention. The injection index is pruned by age only, and never
 // below two days, so that MaxHistory cannot make max_per_day forget faults
 // of the current day.

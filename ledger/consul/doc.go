@@ -28,6 +28,7 @@
 // Rules of what a record may become live in package ledger
 // (ApplyControl, PrepareBegin, ApplyRecord), shared with ledger/bolt.
 //
-// This package imports consul/api and ledger; it must not import the
+// This package imports consul/api, ledger and config (the consul block's
+// defaults: prefix, session TTL, lock delay); it must not import the
 // scheduler, guardian, agent or any target driver.
 package consul

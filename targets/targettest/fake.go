@@ -1,6 +1,7 @@
 // Package targettest is an in-memory fleet that implements targets.Target,
 // for tests of the scheduler and the agent. It checks the invariants a
 // real fleet cannot: it remembers the most members ever down at once.
+// It imports targets and policies only, never a driver.
 package targettest
 
 import (
