@@ -7,11 +7,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/inferensys/tumult/guardian"
-	"github.com/inferensys/tumult/ledger"
-
 	"github.com/inferensys/tumult/alerting"
 	"github.com/inferensys/tumult/guardian"
+	"github.com/inferensys/tumult/ledger"
 	"github.com/inferensys/tumult/ledger/bolt"
 	"github.com/inferensys/tumult/ledger/consul"
 	"github.com/inferensys/tumult/scheduler"
