@@ -85,8 +85,9 @@ func haBenchFailover(ctx context.Context, b *testing.B, quiet haQuiet, cli *clie
 		m, _ := haKillLeader(ctx, b, leader, follower, held, "hab-pause", "hab-stop")
 		*samples = append(*samples, m)
 		n := len(*samples)
-		b.Logf("run %d: takeover %s, orphaned faults restored %s, injecting again %s",
-			n, m.Takeover.Round(time.Millisecond), m.Restored.Round(time.Millisecond), m.Injecting.Round(time.Millisecond))
+		b.Logf("run %d: takeover %s, recovering %s, orphaned faults restored %s (slowest restore %s), injecting again %s",
+			n, m.Takeover.Round(time.Millisecond), m.Recovering.Round(time.Millisecond), m.Restored.Round(time.Millisecond),
+			m.SlowestRestore.Round(time.Millisecond), m.Injecting.Round(time.Millisecond))
 
 		// The new leader restores what it holds on SIGTERM: the fleet is
 		// whole again for the next run.
@@ -127,10 +128,14 @@ func haReportFailover(b *testing.B, samples []haFailover) {
 	tp50, tmax := stat(func(m haFailover) time.Duration { return m.Takeover })
 	rp50, rmax := stat(func(m haFailover) time.Duration { return m.Restored })
 	ip50, imax := stat(func(m haFailover) time.Duration { return m.Injecting })
+	cp50, cmax := stat(func(m haFailover) time.Duration { return m.Recovering })
+	sp50, smax := stat(func(m haFailover) time.Duration { return m.SlowestRestore })
 	b.ReportMetric(tp50.Seconds(), "takeover-p50-s")
 	b.ReportMetric(tmax.Seconds(), "takeover-max-s")
 	b.ReportMetric(rp50.Seconds(), "restored-p50-s")
 	b.ReportMetric(rmax.Seconds(), "restored-max-s")
+	b.ReportMetric(cp50.Seconds(), "recovering-p50-s")
+	b.ReportMetric(cmax.Seconds(), "recovering-max-s")
 	b.ReportMetric(ip50.Seconds(), "injecting-p50-s")
 	b.ReportMetric(imax.Seconds(), "injecting-max-s")
 	s := func(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }
@@ -140,12 +145,14 @@ func haReportFailover(b *testing.B, samples []haFailover) {
 	}
 	// Printed, not logged: go test cuts a benchmark's log after ten lines.
 	fmt.Printf("HA failover after kill -9 of the leader, defaults (session_ttl %s, liveness_ttl %s, lock_delay %s), %d runs:\n"+
-		"  %-34s %8s %8s %8s\n  %-34s %8s %8s %8s\n  %-34s %8s %8s %8s\n  %-34s %8s %8s %8s\n"+
+		"  %-40s %8s %8s %8s\n  %-40s %8s %8s %8s\n  %-40s %8s %8s %8s\n  %-40s %8s %8s %8s\n  %-40s %8s %8s %8s\n  %-40s %8s %8s %8s\n"+
 		"  goal: the dead leader's faults restored within %s at every run: %s\n",
 		config.DefaultSessionTTL, haTTL, haLockDelay, len(samples),
 		"from the kill to", "p50", "max", "goal",
 		"follower leads (status)", s(tp50), s(tmax), "",
+		"follower restoring (first restore begun)", s(cp50), s(cmax), "",
 		"dead leader's faults restored", s(rp50), s(rmax), s(haBenchGoal),
+		"  of which the slowest restore (Docker)", s(sp50), s(smax), "",
 		"follower injecting again", s(ip50), s(imax), "",
 		s(haBenchGoal), verdict)
 }

@@ -595,9 +595,18 @@ type haFailover struct {
 	// Takeover: until the follower's status said it leads (polled every
 	// 50ms).
 	Takeover time.Duration
+	// Recovering: until the new leader began restoring the first record
+	// the dead leader left unfinished (its "restoring" step): tumult's
+	// own part of a failover.
+	Recovering time.Duration
 	// Restored: until the last record the dead leader left unfinished was
 	// finished by the new leader (the records' Finished).
 	Restored time.Duration
+	// SlowestRestore: the longest restore of one such record, from its
+	// "restoring" step to Finished: mostly Docker's own time (a start of
+	// a stopped container, an unpause), the floor under Restored −
+	// Recovering.
+	SlowestRestore time.Duration
 	// Injecting: until the new leader injected a fault it decided after
 	// the kill (the first such record's Injected).
 	Injecting time.Duration
@@ -638,7 +647,8 @@ func haKillLeader(ctx context.Context, t testing.TB, leader, follower *harness.A
 		for _, r := range all {
 			byID[r.ID] = r
 		}
-		var restored time.Time
+		var restored, began time.Time
+		var slowest time.Duration
 		for _, o := range orphans {
 			r := byID[o.ID]
 			if r.Phase != ledger.Finished {
@@ -647,6 +657,15 @@ func haKillLeader(ctx context.Context, t testing.TB, leader, follower *harness.A
 			}
 			if r.Finished.After(restored) {
 				restored = r.Finished
+			}
+			for _, st := range r.Steps {
+				if strings.HasPrefix(st.What, "restoring") && st.At.After(killed) {
+					if began.IsZero() || st.At.Before(began) {
+						began = st.At
+					}
+					slowest = max(slowest, r.Finished.Sub(st.At))
+					break
+				}
 			}
 		}
 		var first time.Time
@@ -666,6 +685,9 @@ func haKillLeader(ctx context.Context, t testing.TB, leader, follower *harness.A
 			}
 		}
 		m.Restored, m.Injecting = restored.Sub(killed), first.Sub(killed)
+		if !began.IsZero() {
+			m.Recovering, m.SlowestRestore = began.Sub(killed), slowest
+		}
 		return true
 	}, haTakeoverBound+30*time.Second, 100*time.Millisecond,
 		"the new leader should restore the orphaned faults and inject again (last: %s)", haNote{&last})
