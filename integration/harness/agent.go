@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -39,8 +40,10 @@ var tumultBinary struct {
 
 // TumultBinary builds ./cmd/tumult once per test process and returns the
 // binary's path. The binary lives in a per-user directory under the
-// system temp dir and is replaced by each test process, so repeated runs
-// leave one copy behind, not one per run. A failed build fails the test.
+// system temp dir, named after the checkout it was built from, and is
+// replaced by each test process of that checkout, so repeated runs leave
+// one copy per checkout behind, not one per run. A failed build fails the
+// test.
 func TumultBinary(t testing.TB) string {
 	t.Helper()
 	tumultBinary.once.Do(func() {
@@ -72,7 +75,11 @@ func buildTumult() (string, error) {
 		_ = os.Remove(tmp)
 		return "", fmt.Errorf("go build ./cmd/tumult: %w\n%s", err, out)
 	}
-	bin := filepath.Join(dir, "tumult")
+	// One name per checkout: sessions in other worktrees of the same user
+	// run their tests at the same time, and one shared name would let
+	// their build replace ours between two agents of one test.
+	sum := sha256.Sum256([]byte(root))
+	bin := filepath.Join(dir, "tumult-"+hex.EncodeToString(sum[:6]))
 	if err := os.Rename(tmp, bin); err != nil {
 		_ = os.Remove(tmp)
 		return "", fmt.Errorf("install test binary: %w", err)
