@@ -103,9 +103,7 @@ func (p *Policy) Expected(from, to time.Time) float64 {
 	var order []string
 	for _, iv := range p.OpenIntervals(from, to) {
 		for s := iv.Start; s.Before(iv.End); {
-			day := p.DayKey(s)
-			ds := s.In(p.DayLocation())
-			next := time.Date(ds.Year(), ds.Month(), ds.Day()+1, 0, 0, 0, 0, p.DayLocation())
+			day, _, next := p.Day(s)
 			if next.After(iv.End) {
 				next = iv.End
 			}

@@ -228,11 +228,8 @@ func decodeWindow(d *diags, hb *hcl.Block) (Window, bool) {
 		if expr, good = d.Str(a); !good {
 			return Window{}, false
 		}
-		if _, err := cronParser.Parse(expr); err != nil {
+		if _, err := ParseCron(expr); err != nil {
 			d.Errorf(a.Expr.Range(), "Invalid cron expression", "%q: %s. Use 5 fields (minute hour day-of-month month day-of-week), e.g. \"0 9 * * MON-FRI\", or @daily, @weekly, …", expr, err)
-			return Window{}, false
-		} else if strings.HasPrefix(strings.TrimSpace(expr), "@every") {
-			d.Errorf(a.Expr.Range(), "Invalid cron expression", "%q is not a time of day; windows open at calendar times, e.g. \"0 9 * * MON-FRI\".", expr)
 			return Window{}, false
 		}
 	}
