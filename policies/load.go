@@ -224,17 +224,21 @@ const lookahead = 366 * 24 * time.Hour
 
 // warnPolicy reports what is legal but almost certainly not meant.
 func (l *loader) warnPolicy(d *diags, p *Policy, b *block) {
+	// Each check looks at few instants (the first opening, the freezes'
+	// ends, the zone's offset changes), never at every opening of the year:
+	// a window opening every minute costs what one opening yearly does.
 	from, to := l.now, l.now.Add(lookahead)
 	windows := b.OfType("window")
 	var open bool
 	for i, w := range p.Windows {
-		if len(w.Intervals(from, to)) == 0 {
+		if _, ok := w.FirstOverlap(from, to); !ok {
 			d.Warnf(windows[i].DefRange, "Window never opens", "cron %q does not fire in the year after %s, so this window never opens.", w.Cron, from.Format("2006-01-02"))
-		} else {
-			open = true
+			continue
 		}
+		open = true
+		warnClockChanges(d, w, windows[i], from, to)
 	}
-	if open && len(p.OpenIntervals(from, to)) == 0 {
+	if _, ok := p.NextOpen(from, lookahead); open && !ok {
 		freezes := b.OfType("freeze")
 		d.Warnf(freezes[0].DefRange, "Policy always frozen", "Freezes cover every opening of this policy's windows in the year after %s: it will never inject a fault.", from.Format("2006-01-02"))
 	}

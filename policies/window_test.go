@@ -258,3 +258,79 @@ func TestQuantityRoundsDown(t *testing.T) {
 		require.Equal(t, tc.want, tc.q.Of(tc.n), "%s of %d", tc.q, tc.n)
 	}
 }
+
+// TestIssue9Examples are the two windows of issue 9 as the plan sees
+// them: open time and expected faults.
+func TestIssue9Examples(t *testing.T) {
+	ny := mustLoc(t, "America/New_York")
+	cases := []struct {
+		name     string
+		cron     string
+		dur      time.Duration
+		from     time.Time
+		hours    int
+		open     []Interval
+		expected float64 // with a mean gap of 5m
+	}{
+		{
+			name: "22:00 + 4h30m on 2026-03-08 closes at 03:00 EDT", cron: "0 22 * * *", dur: 4*time.Hour + 30*time.Minute,
+			from: time.Date(2026, 3, 7, 12, 0, 0, 0, ny), hours: 24,
+			open:     []Interval{{utc(2026, 3, 8, 3, 0), utc(2026, 3, 8, 7, 0)}},
+			expected: 48, // 4 real hours: 2h on each calendar day
+		},
+		{
+			name: "01:30 + 10m from 2026-10-31T20:00-04:00 for 12h opens once", cron: "30 1 * * *", dur: 10 * time.Minute,
+			from: time.Date(2026, 10, 31, 20, 0, 0, 0, ny), hours: 12,
+			open:     []Interval{{utc(2026, 11, 1, 5, 30), utc(2026, 11, 1, 5, 40)}},
+			expected: 2,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &Policy{Enabled: true, Windows: []Window{mustWindow(t, tc.cron, tc.dur, ny)}, Every: Cadence{Mean: 5 * time.Minute}}
+			to := tc.from.Add(time.Duration(tc.hours) * time.Hour)
+			require.Equal(t, tc.open, utcIntervals(p.OpenIntervals(tc.from, to)))
+			require.InDelta(t, tc.expected, p.Expected(tc.from, to), 1e-9)
+		})
+	}
+}
+
+func utcIntervals(ivs []Interval) []Interval {
+	out := make([]Interval, len(ivs))
+	for i, iv := range ivs {
+		out[i] = Interval{iv.Start.UTC(), iv.End.UTC()}
+	}
+	return out
+}
+
+// TestCalendarDays: max_per_day's day starts when the clock first reads
+// midnight, lasts 23 or 25 hours on change days, and a sample never puts
+// more faults in one than the limit.
+func TestCalendarDays(t *testing.T) {
+	cases := []struct {
+		zone       string
+		at         time.Time
+		key        string
+		start, end time.Time
+	}{
+		{"America/New_York", utc(2026, 11, 1, 6, 30), "2026-11-01", utc(2026, 11, 1, 4, 0), utc(2026, 11, 2, 5, 0)},
+		{"America/New_York", utc(2026, 3, 8, 12, 0), "2026-03-08", utc(2026, 3, 8, 5, 0), utc(2026, 3, 9, 4, 0)},
+		// Santiago skips 2026-09-06 00:00–01:00: the day starts at 01:00 -03.
+		{"America/Santiago", utc(2026, 9, 6, 4, 0), "2026-09-06", utc(2026, 9, 6, 4, 0), utc(2026, 9, 7, 3, 0)},
+		{"America/Santiago", utc(2026, 9, 6, 3, 59), "2026-09-05", utc(2026, 9, 5, 4, 0), utc(2026, 9, 6, 4, 0)},
+		// Lord Howe's day of the half-hour change is 23.5 hours long.
+		{"Australia/Lord_Howe", utc(2026, 10, 4, 0, 0), "2026-10-04", utc(2026, 10, 3, 13, 30), utc(2026, 10, 4, 13, 0)},
+		{"Pacific/Apia", utc(2011, 12, 30, 12, 0), "2011-12-31", utc(2011, 12, 30, 10, 0), utc(2011, 12, 31, 10, 0)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.zone+" "+tc.key, func(t *testing.T) {
+			p := &Policy{Windows: []Window{mustWindow(t, "@daily", time.Hour, mustLoc(t, tc.zone))}}
+			key, start, end := p.Day(tc.at)
+			require.Equal(t, tc.key, key)
+			require.Equal(t, tc.start, start.UTC())
+			require.Equal(t, tc.end, end.UTC())
+			require.Equal(t, tc.start, p.DayStart(tc.at).UTC())
+			require.Equal(t, tc.key, p.DayKey(tc.at))
+		})
+	}
+}
