@@ -63,7 +63,14 @@ func (i Interval) Len() time.Duration { return i.End.Sub(i.Start) }
 
 // nextWall is the first firing of the cron strictly after the wall
 // reading wall; zero when there is none within five years.
-func (w Window) nextWall(wall time.Time) time.Time { return w.schedule.Next(wall) }
+//
+// Firings are on whole minutes, and the parser steps second by second to
+// the next whole minute before it looks at the fields; starting it at the
+// minute's last second gives the same answer without those 59 steps,
+// which are most of the cost of a cron firing every minute.
+func (w Window) nextWall(wall time.Time) time.Time {
+	return w.schedule.Next(wall.Truncate(time.Minute).Add(59 * time.Second))
+}
 
 // span returns the interval of the opening fired at the wall reading
 // fire.
