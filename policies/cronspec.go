@@ -29,6 +29,11 @@ var cronFields = []cronField{
 	{name: "day of week", min: 0, max: 6, names: []string{"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"}},
 }
 
+// ErrCronShape marks a cron expression that is not made of five fields or
+// one descriptor, as opposed to one with a wrong value in a field: only
+// then does the author need to be shown what the five fields are.
+var ErrCronShape = errors.New("a cron expression is 5 fields (minute hour day-of-month month day-of-week), e.g. \"0 9 * * MON-FRI\", or @daily, @weekly, …")
+
 var cronDescriptors = []string{"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 
 // ParseCron compiles a window's cron expression: 5 fields (minute hour
@@ -49,7 +54,7 @@ func ParseCron(expr string) (cron.Schedule, error) {
 	if err != nil {
 		// checkCron accepts only what the parser accepts; should they ever
 		// disagree, say so without the parser's internals.
-		return nil, errors.New("not a cron expression tumult can read")
+		return nil, fmt.Errorf("not a cron expression tumult can read; %w", ErrCronShape)
 	}
 	return s, nil
 }
@@ -58,7 +63,7 @@ func checkCron(expr string) error {
 	fields := strings.Fields(expr)
 	switch {
 	case len(fields) == 0:
-		return errors.New("the expression is empty")
+		return fmt.Errorf("the expression is empty; %w", ErrCronShape)
 	case strings.HasPrefix(fields[0], "CRON_TZ=") || strings.HasPrefix(fields[0], "TZ="):
 		return fmt.Errorf("%s gives the cron its own time zone; put the zone in the window's timezone attribute instead", fields[0])
 	case fields[0] == "@every":
@@ -74,9 +79,9 @@ func checkCron(expr string) error {
 		}
 		return fmt.Errorf("%s is not a descriptor; known ones are %s", fields[0], strings.Join(cronDescriptors, ", "))
 	case len(fields) == 6:
-		return errors.New("it has 6 fields; seconds are not supported, windows open on whole minutes")
+		return fmt.Errorf("it has 6 fields, but seconds are not supported (windows open on whole minutes); %w", ErrCronShape)
 	case len(fields) != 5:
-		return fmt.Errorf("it has %d field%s, a cron expression has 5", len(fields), map[bool]string{true: "", false: "s"}[len(fields) == 1])
+		return fmt.Errorf("it has %d field%s; %w", len(fields), map[bool]string{true: "", false: "s"}[len(fields) == 1], ErrCronShape)
 	}
 	for i, f := range fields {
 		if err := cronFields[i].check(f); err != nil {

@@ -229,7 +229,7 @@ func decodeWindow(d *diags, hb *hcl.Block) (Window, bool) {
 			return Window{}, false
 		}
 		if _, err := ParseCron(expr); err != nil {
-			d.Errorf(a.Expr.Range(), "Invalid cron expression", "%q: %s. Use 5 fields (minute hour day-of-month month day-of-week), e.g. \"0 9 * * MON-FRI\", or @daily, @weekly, …", expr, err)
+			d.Errorf(a.Expr.Range(), "Invalid cron expression", "%q: %s.", expr, err)
 			return Window{}, false
 		}
 	}

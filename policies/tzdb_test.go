@@ -114,7 +114,11 @@ func TestWallClockRuleAcrossTZDatabase(t *testing.T) {
 		}
 	}
 	t.Logf("offset changes checked: %v; windows checked at %d kinds of change", seen, len(kinds))
-	for _, k := range []string{"gap", "overlap", "gap at midnight", "overlap at midnight", "shift not whole hours", "Dublin", "whole day"} {
+	kindsWanted := []string{"gap", "overlap", "gap at midnight", "overlap at midnight", "shift not whole hours", "Dublin"}
+	if !testing.Short() {
+		kindsWanted = append(kindsWanted, "whole day") // Pacific/Apia, 2011
+	}
+	for _, k := range kindsWanted {
 		require.Positive(t, seen[k], "no %s in the tz database checked", k)
 	}
 }
