@@ -60,6 +60,10 @@ type Refs interface {
 	HasConsul() bool
 	// Path is the config's file, for messages.
 	Path() string
+	// OptIn is the label (Docker) or job meta key (Nomad) that must be
+	// "true" on a member for tumult to touch it, and the label pairs that
+	// protect a member; selectors are checked against them.
+	OptIn() (label string, protect map[string]string)
 }
 
 // Known reports whether refs has a block of kind labelled name; when not,

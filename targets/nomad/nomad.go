@@ -107,7 +107,8 @@ func New(opts Options) (*Target, error) {
 }
 
 // List returns the non-terminal allocations of the selected job and
-// groups. Fleet.Size is the sum of the groups' counts.
+// groups. Fleet.Size is the sum of the groups' counts, less tumult's own
+// allocation when it is one of them (counted in Fleet.Self instead).
 func (t *Target) List(ctx context.Context, sel policies.Selector) (targets.Fleet, error) {
 	ns := namespaceOr(sel.Namespace)
 	op := fmt.Sprintf("list allocations of job %s/%s", ns, sel.Job)
@@ -140,6 +141,13 @@ func (t *Target) List(ctx context.Context, sel policies.Selector) (targets.Fleet
 	for _, s := range stubs {
 		tg := groups[s.TaskGroup]
 		if tg == nil || !live(s.DesiredStatus, s.ClientStatus) {
+			continue
+		}
+		if t.opts.SelfAllocID != "" && s.ID == t.opts.SelfAllocID {
+			// tumult's own allocation is part of the group's count but
+			// no capacity of the service: out of the fleet and its size.
+			fleet.Self++
+			fleet.Size = max(0, fleet.Size-1)
 			continue
 		}
 		meta := effectiveMeta(job, tg, sel.Task)
