@@ -321,8 +321,8 @@ func TestDockerKillThenStartedByOthers(t *testing.T) {
 	require.Equal(t, targets.Recovered, out.How)
 	require.Equal(t, started.State.StartedAt, inspect(ctx, t, cli, m.ID).State.StartedAt)
 
-	// Left alone: the restart policy does not bring it back (TESTENV), so
-	// tumult does.
+	// Left alone: a kill through the API marks the container as stopped
+	// by hand, so its restart policy does not bring it back; tumult does.
 	m = members[fleet[1].Name]
 	require.NoError(t, tg.Inject(ctx, m, kill))
 	out, err = tg.Restore(ctx, m, kill)

@@ -8,7 +8,8 @@ import (
 	"github.com/inferensys/tumult/targets"
 )
 
-// State is the control state, global or of one policy (SPEC §5).
+// State is the control state, global or of one policy: armed, paused
+// (no new faults) or halted (everything restored, no new faults).
 type State string
 
 const (
