@@ -16,7 +16,9 @@ import (
 	"github.com/hashicorp/cli"
 )
 
-// Version is set at build time with -ldflags "-X main.Version=…".
+// Version is set at build time with -ldflags "-X main.Version=…"; left at
+// "dev", `tumult version` reports the module version the Go toolchain
+// recorded instead.
 var Version = "dev"
 
 func main() {
@@ -37,11 +39,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func runEnv(e *env, args []string) int {
+	commands := e.commands()
+	if code, handled := e.route(args, commands); handled {
+		return code
+	}
 	c := cli.NewCLI("tumult", Version)
 	c.Args = args
 	c.HelpWriter = e.out
 	c.ErrorWriter = e.err
-	c.Commands = e.commands()
+	c.Commands = commands
 	code, err := c.Run()
 	if err != nil {
 		fmt.Fprintf(e.err, "tumult: %v\n", err)
@@ -71,6 +77,6 @@ type versionCmd struct{ env *env }
 func (c *versionCmd) Synopsis() string { return "Print tumult's version" }
 func (c *versionCmd) Help() string     { return "Usage: tumult version" }
 func (c *versionCmd) Run([]string) int {
-	fmt.Fprintf(c.env.out, "tumult %s\n", Version)
+	fmt.Fprintln(c.env.out, versionLine())
 	return 0
 }
