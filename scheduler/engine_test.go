@@ -415,7 +415,22 @@ func TestFailedExperimentPausesItsPolicy(t *testing.T) {
 	rec := r.engine.Decide(ctx, p, t0)
 	require.Equal(t, ledger.Injected, rec.Phase)
 	r.steady.value.Store(0.2) // the hypothesis breaks and stays broken
-	r.simulate(t, t0.Add(5*time.Minute), nil)
+	var phases []ledger.Phase
+	r.simulate(t, t0.Add(5*time.Minute), func(time.Time) {
+		active, err := r.ledger.Active(ctx)
+		require.NoError(t, err)
+		for _, a := range active {
+			if a.ID == rec.ID && (len(phases) == 0 || phases[len(phases)-1] != a.Phase) {
+				phases = append(phases, a.Phase)
+				if a.Phase == ledger.Verifying {
+					require.Empty(t, r.fleet.Down(), "a member being verified is back up")
+				}
+			}
+		}
+	})
+	// The member is back while its recovery is checked: "verifying",
+	// never "restoring" for those 30 seconds.
+	require.Equal(t, []ledger.Phase{ledger.Injected, ledger.Verifying}, phases)
 
 	var failed ledger.Record
 	for _, h := range history(t, r.ledger) {
