@@ -87,6 +87,7 @@ func New(opts Options) (*Agent, error) {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
+	opts.Logger = TimeSafe(opts.Logger)
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
 	}

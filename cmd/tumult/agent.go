@@ -8,7 +8,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/hashicorp/go-hclog"
 
 	"github.com/inferensys/tumult/agent"
 	"github.com/inferensys/tumult/config"
@@ -67,9 +66,7 @@ func (c *agentCmd) Run(args []string) int {
 		}
 		cfg = cfgv
 	}
-	log := hclog.New(&hclog.LoggerOptions{
-		Name: "tumult", Level: hclog.LevelFromString(cfg.LogLevel), JSONFormat: cfg.LogJSON, Output: c.env.err,
-	})
+	log := agent.NewLogger("tumult", cfg.LogLevel, cfg.LogJSON, c.env.err)
 	if dev {
 		log.Warn("DEV MODE: built-in config, temporary data dir, API without tokens")
 		log.Warn("DEV MODE: NO GUARDIAN SOURCES — nothing will halt tumult but you (tumult halt -reason …)", "data_dir", cfg.DataDir, "policy_dir", cfg.PolicyDir)
