@@ -8,7 +8,6 @@ import (
 	"os/signal"
 	"syscall"
 
-
 	"github.com/inferensys/tumult/agent"
 	"github.com/inferensys/tumult/config"
 	"github.com/inferensys/tumult/policies"
