@@ -19,8 +19,8 @@ import (
 )
 
 // The on-call commands (status, pause, resume, halt, faults, history,
-// reload) talk to a running daemon through the
-// agent's Go client. They read TUMULT_ADDR and TUMULT_TOKEN; a daemon that
+// reload) talk to a running daemon through the api package's Go client.
+// They read TUMULT_ADDR and TUMULT_TOKEN; a daemon that
 // cannot be reached or that refuses the token gives one line and exit 2,
 // any other error answer one line and exit 1.
 
