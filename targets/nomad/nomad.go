@@ -106,6 +106,19 @@ func New(opts Options) (*Target, error) {
 	}, nil
 }
 
+// Ping checks that the cluster answers and has a leader: GET
+// /v1/status/leader, which needs no ACL token.
+func (t *Target) Ping(ctx context.Context) error {
+	var leader string
+	if _, err := t.client.Raw().Query("/v1/status/leader", &leader, (&api.QueryOptions{}).WithContext(ctx)); err != nil {
+		return t.fail("ping cluster", classify(err), err)
+	}
+	if leader == "" {
+		return t.fail("ping cluster", targets.ErrUnreachable, errors.New("the cluster has no leader"))
+	}
+	return nil
+}
+
 // List returns the non-terminal allocations of the selected job and
 // groups. Fleet.Size is the sum of the groups' counts, less tumult's own
 // allocation when it is one of them (counted in Fleet.Self instead).

@@ -718,3 +718,18 @@ func TestRestoreWaitEndsWithContext(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, targets.Replaced, out.How)
 }
+
+func TestPing(t *testing.T) {
+	f := webJob(t, optIn)
+	tg := newTarget(t, f, nil)
+	ctx := testCtx(t)
+	require.NoError(t, tg.Ping(ctx))
+	f.FailNext("GET", "/v1/status/leader", http.StatusInternalServerError)
+	err := tg.Ping(ctx)
+	require.ErrorIs(t, err, targets.ErrUnreachable)
+	require.ErrorContains(t, err, `nomad endpoint "prod": ping cluster`)
+
+	down, err := nomad.New(nomad.Options{Name: "gone", Address: "http://127.0.0.1:1"})
+	require.NoError(t, err)
+	require.ErrorIs(t, down.Ping(ctx), targets.ErrUnreachable)
+}
