@@ -89,7 +89,7 @@ func (c *agentCmd) Run(args []string) int {
 				return
 			case <-hup:
 				log.Info("SIGHUP: reloading policies")
-				_, _ = a.Reload(ctx)
+				a.ReloadOn("SIGHUP")
 			}
 		}
 	}()
