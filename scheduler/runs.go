@@ -151,7 +151,7 @@ func (e *Engine) runFault(r *faultRun, at time.Time) {
 		e.pauseFailed(ctx, r.policy.Name, rec)
 		return
 	}
-	log.Info("experiment "+string(result), "result", result, "reason", orDash(reason))
+	log.Info("experiment "+string(result), "result", result, "reason", cmp.Or(reason, "-"))
 }
 
 // restoreWithRetry restores until it succeeds, backing off between

@@ -32,10 +32,14 @@ type env struct {
 	getenv   func(string) string
 	// now is the clock that relative times ("5m ago") are measured on.
 	now func() time.Time
+	// width is the terminal's width in columns that wide tables are cut
+	// to; 0 when out is no terminal, and then nothing is cut.
+	width func() int
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	return runEnv(&env{out: stdout, err: stderr, getenv: os.Getenv, now: time.Now}, args)
+	return runEnv(&env{out: stdout, err: stderr, getenv: os.Getenv, now: time.Now,
+		width: func() int { return terminalWidth(stdout) }}, args)
 }
 
 func runEnv(e *env, args []string) int {
@@ -69,6 +73,7 @@ func (e *env) commands() map[string]cli.CommandFactory {
 		"halt":     cmd(&haltCmd{oncall{env: e, name: "halt"}}),
 		"faults":   cmd(&faultsCmd{oncall{env: e, name: "faults"}}),
 		"history":  cmd(&historyCmd{oncall{env: e, name: "history"}}),
+		"reload":   cmd(&reloadCmd{oncall{env: e, name: "reload"}}),
 	}
 }
 
