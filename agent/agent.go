@@ -67,7 +67,7 @@ type Agent struct {
 	metrics *metrics
 	// endpoints knows whether each Docker engine and Nomad cluster answers.
 	endpoints *endpointMonitor
-	tokens  *server.Tokens
+	tokens    *server.Tokens
 
 	mu  sync.Mutex
 	set *policies.Set
