@@ -1,6 +1,7 @@
 package guardian
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sort"
@@ -32,11 +33,11 @@ func (c *Controller) ReportCarriedOver(ctx context.Context) (int, error) {
 		}
 		// Times as RFC 3339 and absent fields left out, whatever logger
 		// this is: the line is read by a person at 3 a.m.
-		args := []any{"policy", orAll(policy), "actor", orDash(pc.Actor)}
+		args := []any{"policy", orAll(policy), "actor", cmp.Or(pc.Actor, "-")}
 		if pc.Source != "" && pc.Source != pc.Actor {
 			args = append(args, "source", pc.Source)
 		}
-		args = append(args, "reason", orDash(pc.Reason))
+		args = append(args, "reason", cmp.Or(pc.Reason, "-"))
 		if !pc.Since.IsZero() {
 			args = append(args, "since", pc.Since.Format(time.RFC3339))
 		}
@@ -63,11 +64,4 @@ func (c *Controller) ReportCarriedOver(ctx context.Context) (int, error) {
 		report(name, pc)
 	}
 	return n, nil
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
