@@ -69,9 +69,8 @@ func (c *agentCmd) Run(args []string) int {
 	if dev {
 		log.Warn("DEV MODE: built-in config, temporary data dir, API without tokens")
 		log.Warn("DEV MODE: NO GUARDIAN SOURCES — nothing will halt tumult but you (tumult halt -reason …)", "data_dir", cfg.DataDir, "policy_dir", cfg.PolicyDir)
-	} else if cfg.Guardian.HaltOn.Empty() {
-		log.Warn("the guardian has no global trip wires (guardian { halt_on { … } }); only per-policy ones apply")
 	}
+	// Missing trip wires are the guardian's to say, once, when it starts.
 	a, err := agent.New(agent.Options{Config: cfg, Logger: log, Dev: dev})
 	if err != nil {
 		log.Error("cannot start", "error", err)
