@@ -40,9 +40,13 @@ func TestMissingWiresAreSaidOnce(t *testing.T) {
 		want   string // the one WARN line's message; "" when none
 	}{
 		{"no wires at all", nil, func(*testing.T) []*policies.Policy { return nil }, "no trip wires: nothing halts tumult on its own"},
-		{"policy wires only", nil, func(t *testing.T) []*policies.Policy { return []*policies.Policy{policy("checkout", alertWire(t, `service="checkout"`))} },
+		{"policy wires only", nil, func(t *testing.T) []*policies.Policy {
+			return []*policies.Policy{policy("checkout", alertWire(t, `service="checkout"`))}
+		},
 			"no global trip wires (guardian { halt_on { … } }); only per-policy ones apply"},
-		{"global wires", []string{`severity="page"`}, func(t *testing.T) []*policies.Policy { return []*policies.Policy{policy("checkout", alertWire(t, `service="checkout"`))} }, ""},
+		{"global wires", []string{`severity="page"`}, func(t *testing.T) []*policies.Policy {
+			return []*policies.Policy{policy("checkout", alertWire(t, `service="checkout"`))}
+		}, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
