@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -38,7 +39,7 @@ var tumultBinary struct {
 }
 
 // TumultBinary builds ./cmd/tumult once per test process and returns the
-// binary's path. The binary lives in a per-user directory under the
+// binary's path. The binary lives in a per-user, per-clone directory under the
 // system temp dir and is replaced by each test process, so repeated runs
 // leave one copy behind, not one per run. A failed build fails the test.
 func TumultBinary(t testing.TB) string {
@@ -59,7 +60,10 @@ func buildTumult() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(os.TempDir(), fmt.Sprintf("tumult-itest-%d", os.Getuid()))
+	// Keyed by the clone too: test runs of other clones (worktrees) on the
+	// same machine must not replace this one's binary with theirs.
+	sum := sha256.Sum256([]byte(root))
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("tumult-itest-%d-%x", os.Getuid(), sum[:4]))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("make binary dir: %w", err)
 	}
