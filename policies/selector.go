@@ -127,16 +127,6 @@ func formatLabels(m map[string]string) string {
 	return "{ " + strings.Join(parts, ", ") + " }"
 }
 
-// onlyOptIn reports whether labels hold nothing but the opt-in pair.
-func onlyOptIn(labels map[string]string, optIn string) bool {
-	for k := range labels {
-		if k != optIn {
-			return false
-		}
-	}
-	return true
-}
-
 // checkNomadSelector refuses nomad selectors whose effect is everything or
 // nothing. Nomad IDs and names hold no surrounding blanks, and "*" as a
 // namespace means every namespace to Nomad's API.
