@@ -138,7 +138,7 @@ func (m *endpointMonitor) Check(ctx context.Context, ps []*policies.Policy) {
 // record notes one probe's result; the caller holds m.mu. A change is
 // logged once: down at ERROR (no fault of its policies can start), back
 // at WARN, the first good check at INFO.
-func (m *endpointMonitor) record(k endpointKey, err error, policies []string, now time.Time) {
+func (m *endpointMonitor) record(k endpointKey, err error, names []string, now time.Time) {
 	st, ok := m.states[k]
 	if !ok { // a policy names an endpoint the config lacks: validate refuses that, but be safe
 		st = &endpointState{state: api.EndpointUnused}
@@ -146,7 +146,7 @@ func (m *endpointMonitor) record(k endpointKey, err error, policies []string, no
 		m.all = append(m.all, k)
 	}
 	st.checked = now
-	log := m.log.With("endpoint", k.String(), "policies", strings.Join(policies, ","))
+	log := m.log.With("endpoint", k.String(), "policies", strings.Join(names, ","))
 	if err != nil {
 		msg := err.Error()
 		if st.state != api.EndpointDown {
