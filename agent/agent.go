@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -443,6 +444,13 @@ func (a *Agent) lead(ctx, lctx context.Context) {
 	}
 }
 
+// warnedBefore reports whether the last load gave this warning too.
+func (a *Agent) warnedBefore(line string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.lastReload != nil && slices.Contains(a.lastReload.Warnings, line)
+}
+
 // ReloadOn reloads the policies, saying what asked for it ("SIGHUP") in
 // the status's last reload.
 func (a *Agent) ReloadOn(trigger string) api.ReloadResult { return a.load(trigger) }
@@ -464,7 +472,11 @@ func (a *Agent) load(trigger string) (res api.ReloadResult) {
 			a.log.Error("policy error", "where", policies.Location(d), "error", policies.Message(d))
 		} else {
 			res.Warnings = append(res.Warnings, line)
-			a.log.Warn("policy warning", "where", policies.Location(d), "warning", policies.Message(d))
+			// A warning the last load gave already is not news: each
+			// reload of an unchanged file would repeat it.
+			if !a.warnedBefore(line) {
+				a.log.Warn("policy warning", "where", policies.Location(d), "warning", policies.Message(d))
+			}
 		}
 	}
 	if ds.HasErrors() {
