@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/inferensys/tumult/clock"
+	"github.com/inferensys/tumult/guardian"
 	"github.com/inferensys/tumult/integration/harness"
 	"github.com/inferensys/tumult/ledger"
 	"github.com/inferensys/tumult/ledger/ledgertest"
@@ -54,7 +55,8 @@ func TestTumultCountsItselfNowhere(t *testing.T) {
 			l := ledgertest.NewMemory(clk.Now)
 			e, err := scheduler.New(scheduler.Options{
 				Ledger: l, Targets: targettest.Set{"docker/local": tg}, Clock: clk, Seed: 1,
-				NewID: func() string { return fmt.Sprintf("r%d", n.Add(1)) },
+				Control: guardian.NewController(guardian.ControllerOptions{Ledger: l, Clock: clk}),
+				NewID:   func() string { return fmt.Sprintf("r%d", n.Add(1)) },
 			})
 			require.NoError(t, err)
 			t.Cleanup(e.Close)
