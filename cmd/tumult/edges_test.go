@@ -82,3 +82,30 @@ func TestReloadCommand(t *testing.T) {
 		})
 	}
 }
+
+// TestShortFaultsShowSeconds: a pause of 8s must not start and end "at
+// 09:30"; a fault that took 350ms is not "0s".
+func TestShortFaultsShowSeconds(t *testing.T) {
+	now := time.Date(2026, 11, 29, 9, 30, 20, 0, time.UTC)
+	ck := clock{now: now, loc: time.UTC}
+	cases := []struct {
+		name string
+		got  string
+		want string
+	}{
+		{"start today", ck.atSec(now.Add(-8 * time.Second)), "09:30:12 UTC"},
+		{"restore by today", ck.atSec(now.Add(8 * time.Second)), "09:30:28 UTC"},
+		{"this week", ck.atSec(now.Add(-26 * time.Hour)), "Sat 07:30:20 UTC"},
+		{"long ago", ck.atSec(now.Add(-30 * 24 * time.Hour)), "2026-10-30 09:30:20 UTC"},
+		{"unset", ck.atSec(time.Time{}), "-"},
+		{"8 seconds", faultDuration(8 * time.Second), "8s"},
+		{"under a second", faultDuration(350 * time.Millisecond), "350ms"},
+		{"minutes", faultDuration(95 * time.Second), "1m35s"},
+		{"ago stays coarse", ck.ago(now.Add(-250 * time.Millisecond)), "0s ago"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, tc.got)
+		})
+	}
+}

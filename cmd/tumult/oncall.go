@@ -206,11 +206,19 @@ func (c clock) ago(t time.Time) string {
 	return roughDuration(d) + " ago"
 }
 
+// faultDuration is how long a fault lasted: roughDuration, and below a
+// second in milliseconds ("350ms", not "0s") — a dry run or a failed
+// injection ends that fast.
+func faultDuration(d time.Duration) string {
+	if d > 0 && d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return roughDuration(d)
+}
+
 // roughDuration keeps the two largest units: "3s", "4m10s", "2h5m", "3d4h".
 func roughDuration(d time.Duration) string {
 	switch {
-	case d > 0 && d < time.Second:
-		return d.Round(time.Millisecond).String()
 	case d < time.Hour:
 		return policies.FormatDuration(d.Round(time.Second))
 	case d < 24*time.Hour:
@@ -556,7 +564,7 @@ func (c *faultsCmd) writeFaults(recs []ledger.Record) {
 	for _, r := range recs {
 		dur := "-"
 		if start := recordStart(r); !start.IsZero() {
-			dur = roughDuration(ck.now.Sub(start))
+			dur = faultDuration(ck.now.Sub(start))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Policy, memberText(r), faultText(r), r.Phase,
 			ck.atSec(recordStart(r)), dur, ck.atSec(r.RestoreBy))
@@ -633,7 +641,7 @@ func (c *historyCmd) Run(args []string) int {
 	for _, r := range recs {
 		dur := "-"
 		if start := recordStart(r); !start.IsZero() && !r.Finished.IsZero() && r.Result != ledger.Skipped {
-			dur = roughDuration(r.Finished.Sub(start))
+			dur = faultDuration(r.Finished.Sub(start))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Policy, memberText(r), faultText(r), orDash(string(r.Result)),
 			ck.atSec(recordStart(r)), dur, outcomeText(r))
