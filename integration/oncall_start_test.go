@@ -46,12 +46,20 @@ func TestOnCallSeesAtStart(t *testing.T) {
 		LogLevel:    "info",
 	})
 
-	st, err := a.Client.Status(ctx)
-	require.NoError(t, err)
+	// The API answers before the start check ends: until then an
+	// endpoint is "unchecked".
+	var st api.Status
 	byName := map[string]api.EndpointStatus{}
-	for _, e := range st.Endpoints {
-		byName[e.Name] = e
-	}
+	require.Eventually(t, func() bool {
+		var err error
+		if st, err = a.Client.Status(ctx); err != nil {
+			return false
+		}
+		for _, e := range st.Endpoints {
+			byName[e.Name] = e
+		}
+		return byName["docker/local"].State != api.EndpointUnchecked && byName["docker/typo"].State != api.EndpointUnchecked
+	}, 30*time.Second, 50*time.Millisecond)
 	require.Equal(t, api.EndpointUp, byName["docker/local"].State)
 	require.Equal(t, []string{"local-kill"}, byName["docker/local"].Policies)
 	typo := byName["docker/typo"]
@@ -76,7 +84,7 @@ func TestOnCallSeesAtStart(t *testing.T) {
 	res := a.CLI(ctx, t, a.Token, "reload")
 	require.Equal(t, 1, res.Code, res.Stdout+res.Stderr)
 	require.Contains(t, res.Stdout, "not reloaded: 1 error; the last good set of 2 policies keeps running")
-	st, err = a.Client.Status(ctx)
+	st, err := a.Client.Status(ctx)
 	require.NoError(t, err)
 	require.False(t, st.LastReload.OK)
 	require.Len(t, st.LastReload.Errors, 1)
