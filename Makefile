@@ -22,7 +22,7 @@ help: ## Show this help
 
 .PHONY: build
 build: ## Build bin/tumult
-	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/tumult
+	CGO_ENABLED=0 $(GO) build -buildvcs=auto -o $(BIN) ./cmd/tumult
 
 .PHONY: deps
 deps: ## Install what the integration tests need (Prometheus, Alertmanager, a cached Consul build)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +39,9 @@ type Options struct {
 	Listener net.Listener
 	// Targets replaces the Docker and Nomad drivers (tests).
 	Targets scheduler.Targets
+	// Prober checks that endpoints answer; default the drivers' own ping.
+	// With Targets set and no Prober, endpoints are not checked.
+	Prober EndpointProber
 	// StopTimeout bounds the restore of running faults at shutdown
 	// (default 60s).
 	StopTimeout time.Duration
@@ -62,10 +66,14 @@ type Agent struct {
 	guard   Guard
 	watcher *guardian.Watcher
 	metrics *metrics
-	tokens  *server.Tokens
+	// endpoints knows whether each Docker engine and Nomad cluster answers.
+	endpoints *endpointMonitor
+	tokens    *server.Tokens
 
 	mu  sync.Mutex
 	set *policies.Set
+	// lastReload is the last policy load's result, for status.
+	lastReload *api.ReloadStatus
 
 	listener net.Listener
 	server   *http.Server
@@ -87,6 +95,7 @@ func New(opts Options) (*Agent, error) {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
+	opts.Logger = TimeSafe(opts.Logger)
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
 	}
@@ -116,13 +125,18 @@ func New(opts Options) (*Agent, error) {
 		return nil, err
 	}
 
+	prober := opts.Prober
 	if opts.Targets != nil {
 		a.targets = opts.Targets
 	} else {
 		ts := newTargetSet(cfg, a.log)
 		a.targets = ts
 		a.onStop("close drivers", func(context.Context) error { return ts.Close() })
+		if prober == nil {
+			prober = ts
+		}
 	}
+	a.endpoints = newEndpointMonitor(endpointsOf(cfg), prober, a.clock, a.log.Named("endpoints"), a.reg)
 
 	a.metrics = newMetrics(a.reg, newLiveCollector(a.ledger, a.policies, a.clock.Now))
 	srcs, err := newSources(cfg, a.log)
@@ -328,7 +342,7 @@ func (a *Agent) Run(ctx context.Context, started chan<- struct{}) error {
 			a.log.Error("shutdown", "error", err)
 		}
 	}()
-	if res := a.load(); !res.OK {
+	if res := a.load("start"); !res.OK {
 		return fmt.Errorf("policies in %s have errors:\n  %s", a.cfg.PolicyDir, strings.Join(res.Errors, "\n  "))
 	}
 	if err := a.serve(); err != nil {
@@ -351,6 +365,12 @@ func (a *Agent) Run(ctx context.Context, started chan<- struct{}) error {
 	if a.cfg.DryRun {
 		a.log.Warn("dry run: decisions are made and recorded, nothing is injected")
 	}
+	// What holds tumult back is said before anything else happens, so
+	// that on-call reading the start of the log sees it.
+	if _, err := a.control.ReportCarriedOver(ctx); err != nil {
+		a.log.Error("cannot tell whether a halt or pause carried over", "error", err)
+	}
+	a.endpoints.Check(ctx, a.policies())
 	if a.ha == nil {
 		// Earlier faults first: nothing is scheduled until every
 		// unfinished record is restored.
@@ -359,8 +379,9 @@ func (a *Agent) Run(ctx context.Context, started chan<- struct{}) error {
 		}
 	}
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); a.watchPolicies(ctx) }()
+	go func() { defer wg.Done(); a.endpoints.Run(ctx, a.policies) }()
 	go func() { defer wg.Done(); a.control.RunExpiry(ctx) }()
 	if a.ha == nil {
 		go func() { defer wg.Done(); a.lead(ctx, ctx) }()
@@ -423,11 +444,27 @@ func (a *Agent) lead(ctx, lctx context.Context) {
 	}
 }
 
-// load (re)reads the policies. On errors it keeps the set it has.
-func (a *Agent) load() api.ReloadResult {
+// warnedBefore reports whether the last load gave this warning too.
+func (a *Agent) warnedBefore(line string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.lastReload != nil && slices.Contains(a.lastReload.Warnings, line)
+}
+
+// ReloadOn reloads the policies, saying what asked for it ("SIGHUP") in
+// the status's last reload.
+func (a *Agent) ReloadOn(trigger string) api.ReloadResult { return a.load(trigger) }
+
+// load (re)reads the policies. On errors it keeps the set it has. The
+// result is kept for status, with its trigger.
+func (a *Agent) load(trigger string) (res api.ReloadResult) {
+	defer func() {
+		a.mu.Lock()
+		a.lastReload = &api.ReloadStatus{At: a.clock.Now(), Trigger: trigger, ReloadResult: res}
+		a.mu.Unlock()
+	}()
 	set, ds := policies.LoadPolicies([]string{a.cfg.PolicyDir}, policies.LoadOptions{Config: a.cfg, Now: a.clock.Now()})
 	policies.Sort(ds)
-	var res api.ReloadResult
 	for _, d := range ds {
 		line := strings.TrimPrefix(policies.Location(d)+": "+policies.Message(d), ": ")
 		if d.Severity == hcl.DiagError {
@@ -435,7 +472,11 @@ func (a *Agent) load() api.ReloadResult {
 			a.log.Error("policy error", "where", policies.Location(d), "error", policies.Message(d))
 		} else {
 			res.Warnings = append(res.Warnings, line)
-			a.log.Warn("policy warning", "where", policies.Location(d), "warning", policies.Message(d))
+			// A warning the last load gave already is not news: each
+			// reload of an unchanged file would repeat it.
+			if !a.warnedBefore(line) {
+				a.log.Warn("policy warning", "where", policies.Location(d), "warning", policies.Message(d))
+			}
 		}
 	}
 	if ds.HasErrors() {
@@ -492,7 +533,7 @@ func (a *Agent) watchPolicies(ctx context.Context) {
 		case <-due:
 			due = nil
 			a.log.Info("policy files changed; reloading")
-			a.load()
+			a.load("file change")
 		}
 	}
 }

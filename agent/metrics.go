@@ -11,7 +11,8 @@ import (
 	"github.com/inferensys/tumult/scheduler"
 )
 
-// metrics are the tumult_* metrics of SPEC §8.
+// metrics are the tumult_* metrics that the README's Metrics section
+// lists; their names and labels are a contract with dashboards and alerts.
 type metrics struct {
 	injected       *prometheus.CounterVec
 	restoreSeconds prometheus.Histogram

@@ -87,7 +87,7 @@ func (a *Agent) Plan(_ context.Context, hours int) (scheduler.Plan, error) {
 
 // Reload implements server.Service.
 func (a *Agent) Reload(context.Context) (api.ReloadResult, error) {
-	return a.load(), nil
+	return a.load("api"), nil
 }
 
 // AlertWebhook implements server.Service.
@@ -151,9 +151,21 @@ func (a *Agent) Status(ctx context.Context) (api.Status, error) {
 			ps.Today = n
 		}
 		info := a.engine.Info(p.Name)
-		ps.Last, ps.LastAt, ps.NextAt = info.Last, info.LastAt, info.Next
+		ps.Last, ps.LastAt = info.Last, info.LastAt
+		if p.Enabled && eff.State == ledger.Armed {
+			// A next decision exists only for a policy that may act:
+			// a paused, halted or disabled one has none to show.
+			ps.NextAt = info.Next
+		}
 		st.Policies = append(st.Policies, ps)
 	}
+	st.Endpoints = a.endpoints.Statuses(a.policies())
+	a.mu.Lock()
+	if r := a.lastReload; r != nil {
+		cp := *r
+		st.LastReload = &cp
+	}
+	a.mu.Unlock()
 	st.Sources = append(st.Sources, a.currentGuard().SourceStatuses()...)
 	sort.Slice(st.Sources, func(i, j int) bool { return st.Sources[i].Name < st.Sources[j].Name })
 	return st, nil

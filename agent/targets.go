@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -24,10 +25,39 @@ type targetSet struct {
 
 	mu   sync.Mutex
 	made map[string]targets.Target
+	// pingers are the same clients, by the same key, seen as what
+	// Probe needs of them.
+	pingers map[string]pinger
 }
 
+// pinger is what Probe needs of a driver client.
+type pinger interface {
+	Ping(ctx context.Context) error
+}
+
+var (
+	_ pinger = (*docker.Target)(nil)
+	_ pinger = (*nomad.Target)(nil)
+	_        = EndpointProber((*targetSet)(nil))
+)
+
 func newTargetSet(cfg *config.Config, log hclog.Logger) *targetSet {
-	return &targetSet{cfg: cfg, log: log, made: map[string]targets.Target{}}
+	return &targetSet{cfg: cfg, log: log, made: map[string]targets.Target{}, pingers: map[string]pinger{}}
+}
+
+// Probe implements EndpointProber: it makes the endpoint's client if
+// needed and pings it.
+func (s *targetSet) Probe(ctx context.Context, d policies.Driver, endpoint string) error {
+	if _, err := s.Target(d, endpoint); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	p, ok := s.pingers[string(d)+"/"+endpoint]
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%s/%s: %w", d, endpoint, errNoProbe)
+	}
+	return p.Ping(ctx)
 }
 
 // Target implements scheduler.Targets.
@@ -42,9 +72,15 @@ func (s *targetSet) Target(d policies.Driver, endpoint string) (targets.Target, 
 	var err error
 	switch d {
 	case policies.DriverDocker:
-		t, err = s.docker(endpoint)
+		var dt *docker.Target
+		if dt, err = s.docker(endpoint); err == nil {
+			t, s.pingers[key] = dt, dt
+		}
 	case policies.DriverNomad:
-		t, err = s.nomad(endpoint)
+		var nt *nomad.Target
+		if nt, err = s.nomad(endpoint); err == nil {
+			t, s.pingers[key] = nt, nt
+		}
 	default:
 		err = fmt.Errorf("unknown driver %q", d)
 	}
@@ -55,7 +91,7 @@ func (s *targetSet) Target(d policies.Driver, endpoint string) (targets.Target, 
 	return t, nil
 }
 
-func (s *targetSet) docker(name string) (targets.Target, error) {
+func (s *targetSet) docker(name string) (*docker.Target, error) {
 	for _, e := range s.cfg.Docker {
 		if e.Name == name {
 			return docker.New(docker.Options{
@@ -68,7 +104,7 @@ func (s *targetSet) docker(name string) (targets.Target, error) {
 	return nil, fmt.Errorf("no docker block named %q in the %s", name, s.cfg)
 }
 
-func (s *targetSet) nomad(name string) (targets.Target, error) {
+func (s *targetSet) nomad(name string) (*nomad.Target, error) {
 	for _, n := range s.cfg.Nomad {
 		if n.Name == name {
 			token := ""

@@ -51,6 +51,46 @@ type Status struct {
 	Policies []PolicyStatus  `json:"policies"`
 	Sources  []SourceStatus  `json:"sources"`
 	Faults   []ledger.Record `json:"faults"`
+	// Endpoints are the config's docker and nomad blocks and whether each
+	// answers.
+	Endpoints []EndpointStatus `json:"endpoints"`
+	// LastReload is the result of the last policy load: at start, on
+	// SIGHUP, on a file change or by POST /v1/reload.
+	LastReload *ReloadStatus `json:"last_reload,omitempty"`
+}
+
+// Endpoint states in EndpointStatus.State.
+const (
+	EndpointUp        = "up"        // answered the last check
+	EndpointDown      = "down"      // did not answer the last check
+	EndpointUnchecked = "unchecked" // used by a policy, not checked yet
+	EndpointUnused    = "unused"    // no enabled policy uses it: never contacted
+)
+
+// EndpointStatus is one Docker engine or Nomad cluster of the config.
+type EndpointStatus struct {
+	// Name is "docker/local" or "nomad/prod".
+	Name     string `json:"name"`
+	Driver   string `json:"driver"`
+	Endpoint string `json:"endpoint"`
+	// State is up, down, unchecked or unused (see the constants).
+	State string `json:"state"`
+	// Since is when the endpoint entered State (first check, or change).
+	Since time.Time `json:"since,omitzero"`
+	// Checked is the last check's time.
+	Checked time.Time `json:"checked,omitzero"`
+	Error   string    `json:"error,omitempty"`
+	// Policies are the enabled policies that target it.
+	Policies []string `json:"policies,omitempty"`
+}
+
+// ReloadStatus is the last policy load's result.
+type ReloadStatus struct {
+	At time.Time `json:"at"`
+	// Trigger is what asked for it: "start", "sighup", "file change" or
+	// "api".
+	Trigger string `json:"trigger"`
+	ReloadResult
 }
 
 // PolicyStatus is one policy in the status.

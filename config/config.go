@@ -194,6 +194,15 @@ func (c *Config) HasConsul() bool { return c.Consul != nil }
 // Path is the file the config was read from, for messages.
 func (c *Config) Path() string { return c.File }
 
+// OptIn is the safety block's opt-in label (its default when unset) and
+// protected pairs, for selector checks in policies.
+func (c *Config) OptIn() (string, map[string]string) {
+	if c.Safety.OptInLabel == "" {
+		return DefaultOptInLabel, c.Safety.Protect
+	}
+	return c.Safety.OptInLabel, c.Safety.Protect
+}
+
 // Names lists the labels of the config's blocks of one kind, in config
 // order, for reference checks in policies.
 func (c *Config) Names(kind string) []string {

@@ -382,10 +382,17 @@ func (w *Watcher) Run(ctx context.Context) error {
 	for _, s := range w.sources {
 		w.startReader(s)
 	}
-	noWires := len(w.wires) == 0
+	noWires, global := len(w.wires) == 0, false
+	for _, wi := range w.wires {
+		global = global || wi.scope == ""
+	}
 	w.mu.Unlock()
-	if noWires {
+	// One warning for what is missing, not one per layer that notices.
+	switch {
+	case noWires:
 		w.log.Warn("no trip wires: nothing halts tumult on its own")
+	case !global:
+		w.log.Warn("no global trip wires (guardian { halt_on { … } }); only per-policy ones apply")
 	}
 
 	var loops sync.WaitGroup

@@ -8,7 +8,8 @@ import (
 	"github.com/inferensys/tumult/targets"
 )
 
-// State is the control state, global or of one policy (SPEC §5).
+// State is the control state, global or of one policy: armed, paused
+// (no new faults) or halted (everything restored, no new faults).
 type State string
 
 const (
@@ -148,13 +149,17 @@ const (
 	Injected Phase = "injected"
 	// Restoring: tumult is bringing the member back.
 	Restoring Phase = "restoring"
+	// Verifying: the member is back; tumult checks that it (or its
+	// replacement) is healthy and the steady state in bounds within
+	// recover_within. Restoring it again after a crash is harmless.
+	Verifying Phase = "verifying"
 	// Finished: nothing left to do; the record is history.
 	Finished Phase = "finished"
 )
 
-// Valid reports whether p is one of the four phases.
+// Valid reports whether p is one of the phases.
 func (p Phase) Valid() bool {
-	return p == Intent || p == Injected || p == Restoring || p == Finished
+	return p == Intent || p == Injected || p == Restoring || p == Verifying || p == Finished
 }
 
 // Result is how an experiment ended; empty while the record is active.

@@ -44,11 +44,11 @@ func (a *Arrivals) Next(after, limit time.Time) (time.Time, bool) {
 // AdvanceOpen returns the instant at which `need` of open time has passed
 // since `from`, and false when that does not happen before limit.
 //
-// It looks ahead in spans that start at twice the need (at least an hour)
+// It looks ahead in spans that start at twice the need (at least a minute)
 // and double up to a week, so that short gaps cost little and a policy
 // whose windows are far apart is still found in few steps.
 func (p *Policy) AdvanceOpen(from time.Time, need time.Duration, limit time.Time) (time.Time, bool) {
-	step := max(2*need, time.Hour)
+	step := max(2*need, time.Minute)
 	for t := from; t.Before(limit); {
 		end := t.Add(step)
 		if end.After(limit) {
@@ -103,9 +103,7 @@ func (p *Policy) Expected(from, to time.Time) float64 {
 	var order []string
 	for _, iv := range p.OpenIntervals(from, to) {
 		for s := iv.Start; s.Before(iv.End); {
-			day := p.DayKey(s)
-			ds := s.In(p.DayLocation())
-			next := time.Date(ds.Year(), ds.Month(), ds.Day()+1, 0, 0, 0, 0, p.DayLocation())
+			day, _, next := p.Day(s)
 			if next.After(iv.End) {
 				next = iv.End
 			}

@@ -18,9 +18,10 @@ func writeFile(t *testing.T, dir, name, content string) string {
 // testRefs stands for the agent config in policy tests: the config
 // package imports policies, so its Config cannot be used here.
 type testRefs struct {
-	names  map[string][]string
-	consul bool
-	path   string
+	names   map[string][]string
+	consul  bool
+	path    string
+	protect map[string]string
 }
 
 var _ Refs = testRefs{}
@@ -28,3 +29,6 @@ var _ Refs = testRefs{}
 func (r testRefs) Names(kind string) []string { return r.names[kind] }
 func (r testRefs) HasConsul() bool            { return r.consul }
 func (r testRefs) Path() string               { return r.path }
+func (r testRefs) OptIn() (string, map[string]string) {
+	return "tumult.enable", r.protect
+}

@@ -60,6 +60,10 @@ type Refs interface {
 	HasConsul() bool
 	// Path is the config's file, for messages.
 	Path() string
+	// OptIn is the label (Docker) or job meta key (Nomad) that must be
+	// "true" on a member for tumult to touch it, and the label pairs that
+	// protect a member; selectors are checked against them.
+	OptIn() (label string, protect map[string]string)
 }
 
 // Known reports whether refs has a block of kind labelled name; when not,
@@ -224,17 +228,21 @@ const lookahead = 366 * 24 * time.Hour
 
 // warnPolicy reports what is legal but almost certainly not meant.
 func (l *loader) warnPolicy(d *diags, p *Policy, b *block) {
+	// Each check looks at few instants (the first opening, the freezes'
+	// ends, the zone's offset changes), never at every opening of the year:
+	// a window opening every minute costs what one opening yearly does.
 	from, to := l.now, l.now.Add(lookahead)
 	windows := b.OfType("window")
 	var open bool
 	for i, w := range p.Windows {
-		if len(w.Intervals(from, to)) == 0 {
+		if _, ok := w.FirstOverlap(from, to); !ok {
 			d.Warnf(windows[i].DefRange, "Window never opens", "cron %q does not fire in the year after %s, so this window never opens.", w.Cron, from.Format("2006-01-02"))
-		} else {
-			open = true
+			continue
 		}
+		open = true
+		warnClockChanges(d, w, windows[i], from, to)
 	}
-	if open && len(p.OpenIntervals(from, to)) == 0 {
+	if _, ok := p.NextOpen(from, lookahead); open && !ok {
 		freezes := b.OfType("freeze")
 		d.Warnf(freezes[0].DefRange, "Policy always frozen", "Freezes cover every opening of this policy's windows in the year after %s: it will never inject a fault.", from.Format("2006-01-02"))
 	}

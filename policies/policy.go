@@ -107,34 +107,18 @@ func (l *loader) decodeTarget(d *diags, hb *hcl.Block) Selector {
 	switch drv {
 	case DriverDocker:
 		sel.Endpoint = l.reference(d, b, "endpoint", "docker")
-		if a := b.Attrs["labels"]; a != nil {
-			sel.Labels, _ = d.StringMap(a)
-		}
-		if a := b.Attrs["name"]; a != nil {
-			if s, ok := d.Str(a); ok {
-				re, err := regexp.Compile(s)
-				if err != nil {
-					d.Errorf(a.Expr.Range(), "Invalid name pattern", "name must be an RE2 regular expression: %s.", err)
-				}
-				sel.Name = re
-			}
-		}
-		if len(sel.Labels) == 0 && b.Attrs["name"] == nil {
-			d.Errorf(hb.DefRange, "Target too broad", "A docker target needs labels or name; without them it would match every opted-in container on the endpoint.")
-		}
+		l.decodeDockerSelector(d, b, &sel)
 	case DriverNomad:
 		sel.Endpoint = l.reference(d, b, "cluster", "nomad")
 		sel.Namespace = "default"
 		for name, dst := range map[string]*string{"namespace": &sel.Namespace, "job": &sel.Job, "group": &sel.Group, "task": &sel.Task} {
 			if a := b.Attrs[name]; a != nil {
 				if s, ok := d.Str(a); ok {
-					if s == "" {
-						d.Errorf(a.Expr.Range(), "Invalid value", "%s must not be empty.", name)
-					}
 					*dst = s
 				}
 			}
 		}
+		checkNomadSelector(d, b, &sel)
 	}
 	return sel
 }
@@ -228,11 +212,8 @@ func decodeWindow(d *diags, hb *hcl.Block) (Window, bool) {
 		if expr, good = d.Str(a); !good {
 			return Window{}, false
 		}
-		if _, err := cronParser.Parse(expr); err != nil {
-			d.Errorf(a.Expr.Range(), "Invalid cron expression", "%q: %s. Use 5 fields (minute hour day-of-month month day-of-week), e.g. \"0 9 * * MON-FRI\", or @daily, @weekly, …", expr, err)
-			return Window{}, false
-		} else if strings.HasPrefix(strings.TrimSpace(expr), "@every") {
-			d.Errorf(a.Expr.Range(), "Invalid cron expression", "%q is not a time of day; windows open at calendar times, e.g. \"0 9 * * MON-FRI\".", expr)
+		if _, err := ParseCron(expr); err != nil {
+			d.Errorf(a.Expr.Range(), "Invalid cron expression", "%q: %s.", expr, err)
 			return Window{}, false
 		}
 	}

@@ -8,25 +8,33 @@ import (
 	"github.com/robfig/cron/v3"
 )
 
-// cronParser accepts standard 5-field cron expressions and descriptors such
-// as @daily. Seconds are not allowed: windows are minutes apart at best.
-var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-
 // Window is a recurring span in which faults may happen: it opens at every
-// firing of Cron in Location and stays open for Duration.
+// firing of Cron on Location's clock and stays open for Duration of that
+// clock.
 //
-// Duration is added to the wall clock of the opening, not to the instant:
-// a window opening at 22:00 for 8h closes at 06:00 local time even on the
-// night the clocks change, which is what the author of such a window means.
+// Both ends are wall-clock times resolved by the wall-clock rule (see
+// WallTime): a window opens at the first instant the clock reads the
+// cron's time or later, and closes at the first instant it reads the
+// opening's reading plus Duration or later. So each firing of the cron
+// opens the window exactly once, even in the hour the clocks repeat; an
+// opening the clocks skip happens right after the skip; and a window
+// opening at 22:00 for 8h closes at 06:00 local time even on the night the
+// clocks change (7 or 9 real hours), which is what the author of such a
+// window means.
 type Window struct {
 	Cron     string
 	Duration time.Duration
 	Location *time.Location
 
+	// schedule reads the fields of its argument as a wall-clock reading:
+	// it is only ever given wall times (UTC fields), so it fires once per
+	// reading the cron names, including readings the zone skips or repeats.
 	schedule cron.Schedule
 }
 
 // NewWindow compiles a window. It is the only way to build a usable Window.
+// It fails on a non-positive duration and on a cron expression that is not
+// a 5-field calendar schedule; the error says which field is wrong.
 func NewWindow(expr string, d time.Duration, loc *time.Location) (Window, error) {
 	if loc == nil {
 		loc = time.UTC
@@ -34,19 +42,17 @@ func NewWindow(expr string, d time.Duration, loc *time.Location) (Window, error)
 	if d <= 0 {
 		return Window{}, fmt.Errorf("duration must be positive, got %s", d)
 	}
-	s, err := cronParser.Parse(expr)
+	s, err := ParseCron(expr)
 	if err != nil {
 		return Window{}, err
-	}
-	if _, ok := s.(cron.ConstantDelaySchedule); ok {
-		return Window{}, fmt.Errorf("@every is not a calendar time; use a cron expression")
 	}
 	return Window{Cron: expr, Duration: d, Location: loc, schedule: s}, nil
 }
 
 // Interval is a half-open span of time [Start, End).
 type Interval struct {
-	Start, End time.Time
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
 }
 
 // Contains reports whether t is in [Start, End).
@@ -55,40 +61,119 @@ func (i Interval) Contains(t time.Time) bool { return !t.Before(i.Start) && t.Be
 // Len is the interval's length.
 func (i Interval) Len() time.Duration { return i.End.Sub(i.Start) }
 
-// next is the first opening strictly after t. The cron schedule reads
-// the wall clock of its argument, so t is put in the window's zone first.
-func (w Window) next(t time.Time) time.Time { return w.schedule.Next(t.In(w.Location)) }
-
-// closeOf returns the end of a window that opened at start.
-func (w Window) closeOf(start time.Time) time.Time {
-	s := start.In(w.Location)
-	wall := time.Date(s.Year(), s.Month(), s.Day(), s.Hour(), s.Minute(), s.Second(), s.Nanosecond(), time.UTC).Add(w.Duration)
-	end := time.Date(wall.Year(), wall.Month(), wall.Day(), wall.Hour(), wall.Minute(), wall.Second(), wall.Nanosecond(), w.Location)
-	if !end.After(start) { // a wall time swallowed by a DST gap
-		end = start.Add(w.Duration)
-	}
-	return end
+// nextWall is the first firing of the cron strictly after the wall
+// reading wall; zero when there is none within five years.
+//
+// Firings are on whole minutes, and the parser steps second by second to
+// the next whole minute before it looks at the fields; starting it at the
+// minute's last second gives the same answer without those 59 steps,
+// which are most of the cost of a cron firing every minute.
+func (w Window) nextWall(wall time.Time) time.Time {
+	return w.schedule.Next(wall.Truncate(time.Minute).Add(59 * time.Second))
 }
 
-// lookback is how far before t an opening can lie and still cover t.
-func (w Window) lookback() time.Duration { return w.Duration + 2*time.Hour }
+// span returns the interval of the opening fired at the wall reading
+// fire.
+func (w Window) span(fire time.Time) Interval {
+	start := resolveWall(fire, w.Location)
+	end := resolveWall(wallOf(start, w.Location).Add(w.Duration), w.Location)
+	return Interval{Start: start, End: end}
+}
 
-// Intervals returns the spans of this window that overlap [from, to),
-// clipped to it, merged where they touch, in order.
-func (w Window) Intervals(from, to time.Time) []Interval {
-	var out []Interval
-	// cron's Next is strictly after its argument.
-	for s := w.next(from.Add(-w.lookback()).Add(-time.Second)); s.Before(to); s = w.next(s) {
-		if s.IsZero() {
+// firstFire returns a wall reading just before the firing of the first
+// opening that is still open at t: openings close in the order they open,
+// so every later one is still open at t too, and no earlier one is.
+//
+// Such an opening fired less than Duration before t's reading, give or
+// take the jumps of the clock in between; within that span it is found by
+// bisection, so a window opening every minute for a month costs a few
+// dozen steps, not 40,000.
+func (w Window) firstFire(t time.Time) time.Time {
+	spread := offsetSpread(t.Add(-w.Duration-zoneReach), t, w.Location)
+	lo := wallOf(t, w.Location).Add(-w.Duration - spread - time.Second)
+	hi := lo.Add(w.Duration + spread + 2*time.Minute)
+	stillOpen := func(x time.Time) bool {
+		f := w.nextWall(x)
+		return f.IsZero() || w.span(f).End.After(t)
+	}
+	// A window firing rarely is found in a step or two.
+	for range 4 {
+		f := w.nextWall(lo)
+		if f.IsZero() || w.span(f).End.After(t) {
+			return lo
+		}
+		lo = f
+	}
+	if !stillOpen(hi) {
+		return lo // a clock going back past t's reading: walk it all
+	}
+	a, b := 0, int(hi.Sub(lo)/time.Minute)+1
+	for a < b {
+		m := (a + b) / 2
+		if stillOpen(lo.Add(time.Duration(m) * time.Minute)) {
+			b = m
+		} else {
+			a = m + 1
+		}
+	}
+	return lo.Add(time.Duration(a) * time.Minute)
+}
+
+// openings calls yield with the span of each opening that may overlap
+// [from, to), in order of opening, each once, until yield returns false.
+// Firings that resolve to the same instant (several readings in one gap)
+// are one opening, the one that closes last.
+func (w Window) openings(from, to time.Time, yield func(Interval) bool) {
+	var pending Interval
+	have := false
+	for fire := w.nextWall(w.firstFire(from)); !fire.IsZero(); fire = w.nextWall(fire) {
+		iv := w.span(fire)
+		if !iv.Start.Before(to) {
 			break
 		}
-		iv := Interval{Start: s, End: w.closeOf(s)}
-		if !iv.End.After(from) {
+		if have && iv.Start.Equal(pending.Start) {
+			pending.End = laterOf(pending.End, iv.End)
 			continue
 		}
-		out = append(out, iv)
+		if have && pending.End.After(from) && !yield(pending) {
+			return
+		}
+		pending, have = iv, true
 	}
+	if have && pending.End.After(from) {
+		yield(pending)
+	}
+}
+
+// Intervals returns the spans of this window that overlap [from, to),
+// clipped to it, merged where they touch, in order. Its cost grows with
+// the number of openings in the span, not with those before it.
+func (w Window) Intervals(from, to time.Time) []Interval {
+	var out []Interval
+	w.openings(from, to, func(iv Interval) bool {
+		out = append(out, iv)
+		// Later openings start no earlier and are covered up to `to`.
+		return iv.End.Before(to)
+	})
 	return clip(merge(out), from, to)
+}
+
+// FirstOverlap returns the first span of this window that overlaps
+// [from, to), clipped to it, and false when there is none. It looks at
+// the few firings around from and the next one after, never at every
+// firing in the span, so it costs the same for a window that opens every
+// minute as for one that opens once a year.
+func (w Window) FirstOverlap(from, to time.Time) (Interval, bool) {
+	var found Interval
+	ok := false
+	w.openings(from, to, func(iv Interval) bool {
+		found, ok = iv, true
+		return false
+	})
+	if !ok {
+		return Interval{}, false
+	}
+	return clip([]Interval{found}, from, to)[0], true
 }
 
 // OpenAt reports whether the window is open at t, and if so the span of
@@ -96,17 +181,24 @@ func (w Window) Intervals(from, to time.Time) []Interval {
 func (w Window) OpenAt(t time.Time) (Interval, bool) {
 	var found Interval
 	open := false
-	for s := w.next(t.Add(-w.lookback()).Add(-time.Second)); !s.IsZero() && !s.After(t); s = w.next(s) {
-		iv := Interval{Start: s, End: w.closeOf(s)}
+	w.openings(t, t.Add(time.Nanosecond), func(iv Interval) bool {
 		switch {
 		case !iv.Contains(t):
 		case !open:
 			found, open = iv, true
-		case iv.End.After(found.End):
-			found.End = iv.End
+		default:
+			found.End = laterOf(found.End, iv.End)
 		}
-	}
+		return true
+	})
 	return found, open
+}
+
+func laterOf(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // merge sorts intervals and joins those that overlap or touch.
@@ -208,15 +300,32 @@ func (p *Policy) FrozenAt(t time.Time) (Freeze, bool) {
 
 // NextOpen returns the first instant at or after t at which the policy is
 // open, looking no further than horizon. ok is false when none is found.
+//
+// It asks each window for its first opening and skips past the freeze
+// that covers it, so its cost follows the number of freezes, not how
+// often the windows open.
 func (p *Policy) NextOpen(t time.Time, horizon time.Duration) (time.Time, bool) {
-	const step = 7 * 24 * time.Hour
-	for from := t; from.Before(t.Add(horizon)); from = from.Add(step) {
-		to := from.Add(step)
-		if lim := t.Add(horizon); to.After(lim) {
-			to = lim
+	limit := t.Add(horizon)
+	cuts := p.freezeIntervals()
+	for from := t; from.Before(limit); {
+		var first time.Time
+		for _, w := range p.Windows {
+			if iv, ok := w.FirstOverlap(from, limit); ok && (first.IsZero() || iv.Start.Before(first)) {
+				first = iv.Start
+			}
 		}
-		if ivs := p.OpenIntervals(from, to); len(ivs) > 0 {
-			return ivs[0].Start, true
+		if first.IsZero() {
+			return time.Time{}, false
+		}
+		frozen := false
+		for _, c := range cuts {
+			if c.Contains(first) {
+				from, frozen = c.End, true
+				break
+			}
+		}
+		if !frozen {
+			return first, true
 		}
 	}
 	return time.Time{}, false
@@ -231,14 +340,39 @@ func (p *Policy) DayLocation() *time.Location {
 	return time.UTC
 }
 
-// DayStart is midnight of t's calendar day in DayLocation: where
-// max_per_day starts counting.
-func (p *Policy) DayStart(t time.Time) time.Time {
-	l := t.In(p.DayLocation())
-	return time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, l.Location())
+// Day returns the calendar day of t in DayLocation, the one max_per_day
+// counts: its name (e.g. "2026-11-26") and its span [start, end).
+//
+// A day starts when the clock first reads its midnight or later (the
+// wall-clock rule), so a day whose midnight the clocks skip starts right
+// after the skip, and a day never starts twice: should the clock go back
+// across midnight, the repeated minutes still belong to the new day.
+func (p *Policy) Day(t time.Time) (key string, start, end time.Time) {
+	return calendarDay(t, p.DayLocation())
 }
 
-// DayKey names the calendar day of t for max_per_day, e.g. "2026-11-26".
+func calendarDay(t time.Time, loc *time.Location) (string, time.Time, time.Time) {
+	l := t.In(loc)
+	y, m, d := l.Date()
+	start := WallTime(y, m, d, 0, 0, loc)
+	end := WallTime(y, m, d+1, 0, 0, loc)
+	if !end.After(t) { // the clock went back across midnight
+		start, end = end, WallTime(y, m, d+2, 0, 0, loc)
+		y, m, d = time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC).Date()
+	}
+	return fmt.Sprintf("%04d-%02d-%02d", y, m, d), start, end
+}
+
+// DayStart is the start of t's calendar day in DayLocation (see Day):
+// where max_per_day starts counting.
+func (p *Policy) DayStart(t time.Time) time.Time {
+	_, start, _ := p.Day(t)
+	return start
+}
+
+// DayKey names the calendar day of t for max_per_day (see Day), e.g.
+// "2026-11-26".
 func (p *Policy) DayKey(t time.Time) string {
-	return t.In(p.DayLocation()).Format("2006-01-02")
+	key, _, _ := p.Day(t)
+	return key
 }

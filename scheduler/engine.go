@@ -361,6 +361,9 @@ func (e *Engine) Decide(ctx context.Context, p *policies.Policy, at time.Time) l
 	}
 	c := count(fleet, active)
 	if len(fleet.Members) == 0 && fleet.Size == 0 {
+		if fleet.Self > 0 {
+			return skip("fleet is empty: only tumult itself matches the target")
+		}
 		return skip("fleet is empty: no member matches the target")
 	}
 	if allowed := p.Limits.MaxDisrupted.Of(fleet.Size); c.disrupted+1 > allowed {

@@ -258,6 +258,22 @@ func TestSkipReasonsAreRecorded(t *testing.T) {
 			p.Limits.MaxDisrupted = policies.Quantity{Percent: 25, IsPercent: true}
 		}, "max_disrupted: 0 of 3 members disrupted, limit 25% = 0"},
 		{"nobody eligible", func(r *rig, p *policies.Policy) { p.Target.Labels = map[string]string{"app": "db"} }, "fleet is empty: no member matches the target"},
+		// tumult is counted nowhere: not in the fleet's size, not as a
+		// healthy member (it was "2 healthy of 2" and killed api-1).
+		{"tumult is no capacity", func(r *rig, p *policies.Policy) {
+			r.fleet.Remove("api-2")
+			r.fleet.Remove("api-3")
+			r.fleet.AddSelf("tumult", map[string]string{"app": "api"})
+			p.Limits.MinHealthy = 1
+		}, "min_healthy: 1 healthy, a fault would leave 0, need 1"},
+		{"tumult counts in no percentage", func(r *rig, p *policies.Policy) {
+			r.fleet.AddSelf("tumult", map[string]string{"app": "api"})
+			p.Limits.MaxDisrupted = policies.Quantity{Percent: 25, IsPercent: true}
+		}, "max_disrupted: 0 of 3 members disrupted, limit 25% = 0"},
+		{"only tumult matches", func(r *rig, p *policies.Policy) {
+			r.fleet.AddSelf("tumult", map[string]string{"app": "tumult"})
+			p.Target.Labels = map[string]string{"app": "tumult"}
+		}, "fleet is empty: only tumult itself matches the target"},
 		{"window closed", func(r *rig, p *policies.Policy) {
 			w, _ := policies.NewWindow("0 9 * * *", time.Hour, time.UTC)
 			p.Windows = []policies.Window{w}
@@ -399,7 +415,22 @@ func TestFailedExperimentPausesItsPolicy(t *testing.T) {
 	rec := r.engine.Decide(ctx, p, t0)
 	require.Equal(t, ledger.Injected, rec.Phase)
 	r.steady.value.Store(0.2) // the hypothesis breaks and stays broken
-	r.simulate(t, t0.Add(5*time.Minute), nil)
+	var phases []ledger.Phase
+	r.simulate(t, t0.Add(5*time.Minute), func(time.Time) {
+		active, err := r.ledger.Active(ctx)
+		require.NoError(t, err)
+		for _, a := range active {
+			if a.ID == rec.ID && (len(phases) == 0 || phases[len(phases)-1] != a.Phase) {
+				phases = append(phases, a.Phase)
+				if a.Phase == ledger.Verifying {
+					require.Empty(t, r.fleet.Down(), "a member being verified is back up")
+				}
+			}
+		}
+	})
+	// The member is back while its recovery is checked: "verifying",
+	// never "restoring" for those 30 seconds.
+	require.Equal(t, []ledger.Phase{ledger.Injected, ledger.Verifying}, phases)
 
 	var failed ledger.Record
 	for _, h := range history(t, r.ledger) {

@@ -123,6 +123,15 @@ func (e *Engine) runFault(r *faultRun, at time.Time) {
 	if injectErr := r.rec.Error; injectErr != "" && cut {
 		result, reason = ledger.Error, "injection failed: "+injectErr
 	} else if !cut && r.policy != nil {
+		// The member is back: what follows checks the hypothesis, and
+		// on-call must not read "restoring" for a member that is up.
+		if _, err := e.opts.Ledger.Update(ctx, r.rec.ID, func(x *ledger.Record) error {
+			x.Phase = ledger.Verifying
+			x.AddStep(e.opts.Clock.Now(), "verifying recovery (%s, within %s)", outcome.How, policies.FormatDuration(e.recoverWithin(r.policy)))
+			return nil
+		}); err != nil {
+			log.Error("record verification start", "error", err)
+		}
 		result, reason = e.verify(ctx, r, outcome, log)
 	}
 	now := e.opts.Clock.Now()
@@ -138,8 +147,11 @@ func (e *Engine) runFault(r *faultRun, at time.Time) {
 	}
 	e.opts.Observer.Observe(Event{Kind: EventFinished, Record: rec})
 	if result == ledger.Failed && r.policy != nil {
+		// pauseFailed says it, at WARN, with the reason: once is enough.
 		e.pauseFailed(ctx, r.policy.Name, rec)
+		return
 	}
+	log.Info("experiment "+string(result), "result", result, "reason", cmp.Or(reason, "-"))
 }
 
 // restoreWithRetry restores until it succeeds, backing off between
@@ -191,11 +203,7 @@ func (e *Engine) restoreWithRetry(ctx context.Context, r *faultRun, log interfac
 func (e *Engine) verify(ctx context.Context, r *faultRun, out targets.Outcome, log interface {
 	Info(string, ...any)
 }) (ledger.Result, string) {
-	p := r.policy
-	within := e.opts.DefaultRecoverWithin
-	if p.SteadyState != nil {
-		within = p.SteadyState.RecoverWithin
-	}
+	within := e.recoverWithin(r.policy)
 	member := r.rec.Member
 	if out.How == targets.Replaced && out.Replacement != "" {
 		member.ID, member.Name = out.Replacement, ""
@@ -223,6 +231,14 @@ func (e *Engine) verify(ctx context.Context, r *faultRun, out targets.Outcome, l
 		}
 		log.Info("waiting for recovery", "why", why)
 	}
+}
+
+// recoverWithin is how long a member has to recover after a restore.
+func (e *Engine) recoverWithin(p *policies.Policy) time.Duration {
+	if p.SteadyState != nil {
+		return p.SteadyState.RecoverWithin
+	}
+	return e.opts.DefaultRecoverWithin
 }
 
 func (e *Engine) recovered(ctx context.Context, r *faultRun, m targets.Member, out targets.Outcome) (bool, string) {

@@ -2,10 +2,12 @@
 # Prints the path of a Consul binary for the integration tests, building it
 # from the Go module proxy when the cache does not hold one yet.
 #
-# Consul has no Debian package here; tools/consul pins the release
-# (TESTENV §Consul). The binary is cached outside the clone, keyed by version,
-# because CI runs in a fresh clone: the first build takes about 3.5 minutes
-# and 2 GiB of memory, later calls return at once.
+# Consul has no Debian package, and releases after v1.14 need submodules the
+# Go module proxy does not serve, so tools/consul pins v1.14.11 and builds it
+# from the proxy. The binary is cached outside the clone, keyed by version,
+# because CI runs in a fresh clone: the first build takes 3.5 to 5 minutes on
+# a 2-core machine and about 2 GiB of memory (a 160 MB binary); later calls
+# return at once.
 #
 # Only the path goes to stdout; progress goes to stderr. Concurrent callers
 # wait on a lock, and the binary is built under a temporary name and renamed,
@@ -40,7 +42,7 @@ rm -rf "$cache"/build.*
 tmpdir=$(mktemp -d "$cache/build.XXXXXX")
 trap 'rm -rf "$tmpdir"' EXIT
 tmp=$tmpdir/consul
-echo "consul.sh: building consul $version into $bin (about 3.5 minutes)" >&2
+echo "consul.sh: building consul $version into $bin (3.5 to 5 minutes on 2 cores)" >&2
 start=$SECONDS
 (
   cd "$root/tools/consul"

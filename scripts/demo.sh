@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # make demo: a small labelled fleet on local Docker and tumult running
 # against it with the example policies. Ctrl-C stops tumult (which restores
-# every running fault) and removes the fleet.
+# every running fault) and removes the fleet; the demo then exits 0.
+#
+# Ctrl-C makes the terminal send SIGINT to its whole foreground process
+# group: make, this script and tumult. make then kills itself with SIGINT
+# once its child ends, so `make demo` would always end "Interrupt", exit
+# 130. Job control (set -m) runs tumult in a process group of its own that
+# holds the terminal, so Ctrl-C reaches tumult alone: it restores, exits 0,
+# and this script cleans up and exits 0 too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -67,7 +74,19 @@ demo: starting tumult with examples/tumult.hcl and examples/policies/.
                              bin/tumult halt -reason "stop everything"
       Ctrl-C here stops tumult, restores everything and removes the fleet.
 
+      Control state lives in examples/.demo-data and survives runs: a halt or
+      pause left by an earlier demo carries over. tumult then says so at start
+      (a WARN line "carried over from an earlier run" with who, why and how to
+      resume); arm it again with  bin/tumult resume -reason "demo"
+      (or  make clean  to start from nothing).
+
 MSG
+# In its own process group in the foreground (see the top of this file).
+set -m
 bin/tumult agent -config examples/tumult.hcl &
 agent_pid=$!
-wait "$agent_pid"
+rc=0
+fg %% >/dev/null || rc=$?
+set +m
+# tumult exits 0 when stopped by Ctrl-C; anything else is its own failure.
+exit "$rc"

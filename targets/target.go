@@ -31,6 +31,11 @@ type Fleet struct {
 	// containers, for Nomad the task group's count. Percentages in limits
 	// are of this size.
 	Size int
+	// Self counts the matched members that are tumult itself. They are in
+	// neither Members nor Size: tumult is not capacity of the service it
+	// disrupts, so it must count in no limit (a fleet of tumult and one
+	// real member with min_healthy = 1 has no member to spare).
+	Self int
 }
 
 // Healthy counts members that are healthy now.

@@ -61,7 +61,7 @@ type Options struct {
 	Now func() time.Time
 }
 
-// apiServer is the HTTP API of SPEC §7.
+// apiServer is the HTTP API that the README's "HTTP API" section lists.
 type apiServer struct {
 	svc     Service
 	tokens  *Tokens

@@ -8,8 +8,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/inferensys/tumult/agent"
 	"github.com/inferensys/tumult/config"
 	"github.com/inferensys/tumult/policies"
@@ -67,15 +65,12 @@ func (c *agentCmd) Run(args []string) int {
 		}
 		cfg = cfgv
 	}
-	log := hclog.New(&hclog.LoggerOptions{
-		Name: "tumult", Level: hclog.LevelFromString(cfg.LogLevel), JSONFormat: cfg.LogJSON, Output: c.env.err,
-	})
+	log := agent.NewLogger("tumult", cfg.LogLevel, cfg.LogJSON, c.env.err)
 	if dev {
 		log.Warn("DEV MODE: built-in config, temporary data dir, API without tokens")
 		log.Warn("DEV MODE: NO GUARDIAN SOURCES — nothing will halt tumult but you (tumult halt -reason …)", "data_dir", cfg.DataDir, "policy_dir", cfg.PolicyDir)
-	} else if cfg.Guardian.HaltOn.Empty() {
-		log.Warn("the guardian has no global trip wires (guardian { halt_on { … } }); only per-policy ones apply")
 	}
+	// Missing trip wires are the guardian's to say, once, when it starts.
 	a, err := agent.New(agent.Options{Config: cfg, Logger: log, Dev: dev})
 	if err != nil {
 		log.Error("cannot start", "error", err)
@@ -93,7 +88,7 @@ func (c *agentCmd) Run(args []string) int {
 				return
 			case <-hup:
 				log.Info("SIGHUP: reloading policies")
-				_, _ = a.Reload(ctx)
+				a.ReloadOn("SIGHUP")
 			}
 		}
 	}()

@@ -16,7 +16,9 @@ import (
 	"github.com/hashicorp/cli"
 )
 
-// Version is set at build time with -ldflags "-X main.Version=…".
+// Version is set at build time with -ldflags "-X main.Version=…"; left at
+// "dev", `tumult version` reports the module version the Go toolchain
+// recorded instead.
 var Version = "dev"
 
 func main() {
@@ -30,18 +32,26 @@ type env struct {
 	getenv   func(string) string
 	// now is the clock that relative times ("5m ago") are measured on.
 	now func() time.Time
+	// width is the terminal's width in columns that wide tables are cut
+	// to; 0 when out is no terminal, and then nothing is cut.
+	width func() int
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	return runEnv(&env{out: stdout, err: stderr, getenv: os.Getenv, now: time.Now}, args)
+	return runEnv(&env{out: stdout, err: stderr, getenv: os.Getenv, now: time.Now,
+		width: func() int { return terminalWidth(stdout) }}, args)
 }
 
 func runEnv(e *env, args []string) int {
+	commands := e.commands()
+	if code, handled := e.route(args, commands); handled {
+		return code
+	}
 	c := cli.NewCLI("tumult", Version)
 	c.Args = args
 	c.HelpWriter = e.out
 	c.ErrorWriter = e.err
-	c.Commands = e.commands()
+	c.Commands = commands
 	code, err := c.Run()
 	if err != nil {
 		fmt.Fprintf(e.err, "tumult: %v\n", err)
@@ -63,6 +73,7 @@ func (e *env) commands() map[string]cli.CommandFactory {
 		"halt":     cmd(&haltCmd{oncall{env: e, name: "halt"}}),
 		"faults":   cmd(&faultsCmd{oncall{env: e, name: "faults"}}),
 		"history":  cmd(&historyCmd{oncall{env: e, name: "history"}}),
+		"reload":   cmd(&reloadCmd{oncall{env: e, name: "reload"}}),
 	}
 }
 
@@ -71,6 +82,6 @@ type versionCmd struct{ env *env }
 func (c *versionCmd) Synopsis() string { return "Print tumult's version" }
 func (c *versionCmd) Help() string     { return "Usage: tumult version" }
 func (c *versionCmd) Run([]string) int {
-	fmt.Fprintf(c.env.out, "tumult %s\n", Version)
+	fmt.Fprintln(c.env.out, versionLine())
 	return 0
 }

@@ -12,14 +12,16 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/inferensys/tumult/api"
 	"github.com/inferensys/tumult/ledger"
 	"github.com/inferensys/tumult/policies"
 )
 
-// The on-call commands (SPEC §6) talk to a running daemon through the
-// agent's Go client. They read TUMULT_ADDR and TUMULT_TOKEN; a daemon that
+// The on-call commands (status, pause, resume, halt, faults, history,
+// reload) talk to a running daemon through the api package's Go client.
+// They read TUMULT_ADDR and TUMULT_TOKEN; a daemon that
 // cannot be reached or that refuses the token gives one line and exit 2,
 // any other error answer one line and exit 1.
 
@@ -174,6 +176,24 @@ func (c clock) at(t time.Time) string {
 	return t.Format("2006-01-02 15:04 MST")
 }
 
+// atSec is at with seconds, for faults that last seconds: a pause of 8s
+// must not start and end "at 09:30".
+func (c clock) atSec(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	t, now := t.In(c.loc), c.now.In(c.loc)
+	ty, tm, td := t.Date()
+	ny, nm, nd := now.Date()
+	switch {
+	case ty == ny && tm == nm && td == nd:
+		return t.Format("15:04:05 MST")
+	case t.Sub(now).Abs() < 6*24*time.Hour:
+		return t.Format("Mon 15:04:05 MST")
+	}
+	return t.Format("2006-01-02 15:04:05 MST")
+}
+
 // ago prints how long ago t was ("3s ago"), or "in 5m" for a time to come.
 func (c clock) ago(t time.Time) string {
 	if t.IsZero() {
@@ -184,6 +204,16 @@ func (c clock) ago(t time.Time) string {
 		return "in " + roughDuration(-d)
 	}
 	return roughDuration(d) + " ago"
+}
+
+// faultDuration is how long a fault lasted: roughDuration, and below a
+// second in milliseconds ("350ms", not "0s") — a dry run or a failed
+// injection ends that fast.
+func faultDuration(d time.Duration) string {
+	if d > 0 && d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return roughDuration(d)
 }
 
 // roughDuration keeps the two largest units: "3s", "4m10s", "2h5m", "3d4h".
@@ -251,12 +281,19 @@ func (c *statusCmd) Run(args []string) int {
 		if err != nil {
 			return err
 		}
-		writeStatus(c.env.out, st, c.clock())
+		width := 0
+		if c.env.width != nil {
+			width = c.env.width()
+		}
+		writeStatus(c.env.out, st, c.clock(), width)
 		return nil
 	})
 }
 
-func writeStatus(w io.Writer, st api.Status, ck clock) {
+// writeStatus prints the status for people. width, when not 0, is the
+// terminal's: the policy table's last column (LAST DECISION, the one that
+// can be long) is cut to fit it.
+func writeStatus(w io.Writer, st api.Status, ck clock, width int) {
 	fmt.Fprintf(w, "State:    %s\n", describeState(st.State, st.Actor, st.Source, st.Reason, st.Since, st.Until, ck))
 	switch {
 	case st.Leader && st.Replica != "":
@@ -267,13 +304,22 @@ func writeStatus(w io.Writer, st api.Status, ck clock) {
 	if st.DryRun {
 		fmt.Fprintln(w, "Dry run:  yes: decisions are recorded, nothing is injected")
 	}
+	if r := st.LastReload; r != nil {
+		fmt.Fprintf(w, "Reload:   %s\n", describeReload(*r, ck))
+		if !r.OK {
+			for _, e := range r.Errors {
+				fmt.Fprintf(w, "          %s\n", oneLine(e))
+			}
+		}
+	}
 
 	fmt.Fprintln(w)
 	if len(st.Policies) == 0 {
 		fmt.Fprintln(w, "No policies loaded.")
 	} else {
-		tw := newTable(w)
-		fmt.Fprintln(tw, "POLICY\tTARGET\tFAULT\tWINDOW\tSTATE\tACTIVE\tTODAY\tLAST DECISION\tNEXT")
+		var table strings.Builder
+		tw := newTable(&table)
+		fmt.Fprintln(tw, "POLICY\tTARGET\tFAULT\tWINDOW\tSTATE\tACTIVE\tTODAY\tNEXT\tLAST DECISION")
 		for _, p := range st.Policies {
 			name := p.Name
 			if p.DryRun {
@@ -283,12 +329,35 @@ func writeStatus(w io.Writer, st api.Status, ck clock) {
 			if p.Last != "" && !p.LastAt.IsZero() {
 				last += " (" + ck.ago(p.LastAt) + ")"
 			}
+			// Only a policy that may act has a next decision.
 			next := "-"
-			if !p.NextAt.IsZero() {
+			if p.Enabled && (p.State == "" || p.State == ledger.Armed) && !p.NextAt.IsZero() {
 				next = ck.ago(p.NextAt)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", name, orDash(p.Target), orDash(p.Fault),
-				windowText(p, ck), policyState(p, ck), p.Active, p.Today, oneLine(last), next)
+				windowText(p, ck), policyState(p, ck), p.Active, p.Today, next, oneLine(last))
+		}
+		tw.Flush()
+		for _, line := range strings.SplitAfter(table.String(), "\n") {
+			fmt.Fprint(w, cutLine(line, width))
+		}
+	}
+
+	if len(st.Endpoints) > 0 {
+		fmt.Fprintln(w)
+		tw := newTable(w)
+		fmt.Fprintln(tw, "ENDPOINT\tSTATE\tSINCE\tCHECKED\tPOLICIES\tERROR")
+		for _, e := range st.Endpoints {
+			state := e.State
+			if state == api.EndpointDown {
+				state = "DOWN"
+			}
+			since := "-"
+			if !e.Since.IsZero() && e.State != api.EndpointUnused {
+				since = ck.ago(e.Since)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Name, orDash(state), since, ck.ago(e.Checked),
+				orDash(strings.Join(e.Policies, ",")), orDash(oneLine(e.Error)))
 		}
 		tw.Flush()
 	}
@@ -353,6 +422,34 @@ func describeState(s ledger.State, actor, source, reason string, since, until ti
 	return b.String()
 }
 
+// describeReload is the reload line: `ok at 09:30 UTC (5m ago, start):
+// 4 policies` or `FAILED at … (file change): 2 errors; running the last
+// good set of 4 policies`.
+func describeReload(r api.ReloadStatus, ck clock) string {
+	when := fmt.Sprintf("at %s (%s, %s)", ck.at(r.At), ck.ago(r.At), orDash(r.Trigger))
+	if r.OK {
+		s := fmt.Sprintf("ok %s: %s", when, plural(r.Policies, "policy"))
+		if n := len(r.Warnings); n > 0 {
+			s += ", " + plural(n, "warning")
+		}
+		return s
+	}
+	return fmt.Sprintf("FAILED %s: %s; running the last good set of %s (fix the files, then tumult reload)",
+		when, plural(len(r.Errors), "error"), plural(r.Policies, "policy"))
+}
+
+// cutLine cuts a table line to width columns, ending it with "…", and
+// keeps its newline. width 0 keeps the line whole.
+func cutLine(line string, width int) string {
+	body := strings.TrimSuffix(line, "\n")
+	nl := line[len(body):]
+	if width <= 0 || utf8.RuneCountInString(body) <= width {
+		return line
+	}
+	r := []rune(body)
+	return strings.TrimRight(string(r[:width-1]), " ") + "…" + nl
+}
+
 func windowText(p api.PolicyStatus, ck clock) string {
 	switch {
 	case !p.Enabled:
@@ -370,6 +467,9 @@ func windowText(p api.PolicyStatus, ck clock) string {
 }
 
 func policyState(p api.PolicyStatus, ck clock) string {
+	if !p.Enabled {
+		return "disabled"
+	}
 	s := stateWord(p.State)
 	if p.State != "" && p.State != ledger.Armed {
 		if p.StateActor != "" {
@@ -464,10 +564,10 @@ func (c *faultsCmd) writeFaults(recs []ledger.Record) {
 	for _, r := range recs {
 		dur := "-"
 		if start := recordStart(r); !start.IsZero() {
-			dur = roughDuration(ck.now.Sub(start))
+			dur = faultDuration(ck.now.Sub(start))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Policy, memberText(r), faultText(r), r.Phase,
-			ck.at(recordStart(r)), dur, ck.at(r.RestoreBy))
+			ck.atSec(recordStart(r)), dur, ck.atSec(r.RestoreBy))
 	}
 	tw.Flush()
 }
@@ -541,10 +641,10 @@ func (c *historyCmd) Run(args []string) int {
 	for _, r := range recs {
 		dur := "-"
 		if start := recordStart(r); !start.IsZero() && !r.Finished.IsZero() && r.Result != ledger.Skipped {
-			dur = roughDuration(r.Finished.Sub(start))
+			dur = faultDuration(r.Finished.Sub(start))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Policy, memberText(r), faultText(r), orDash(string(r.Result)),
-			ck.at(recordStart(r)), dur, outcomeText(r))
+			ck.atSec(recordStart(r)), dur, outcomeText(r))
 	}
 	tw.Flush()
 	return 0

@@ -43,6 +43,7 @@ type oncallFake struct {
 	control ledger.Control
 	faults  []ledger.Record
 	history []ledger.Record
+	reload  api.ReloadResult
 }
 
 func (f *oncallFake) record(method, actor string, arg any) error {
@@ -81,7 +82,7 @@ func (f *oncallFake) Plan(context.Context, int) (scheduler.Plan, error) {
 	return scheduler.Plan{}, f.record("Plan", "", nil)
 }
 func (f *oncallFake) Reload(context.Context) (api.ReloadResult, error) {
-	return api.ReloadResult{}, f.record("Reload", "", nil)
+	return f.reload, f.record("Reload", "", nil)
 }
 func (f *oncallFake) AlertWebhook(context.Context, string, string, alerting.Webhook) (string, error) {
 	return "", f.record("AlertWebhook", "", nil)
@@ -135,10 +136,20 @@ func newOncallFake(now time.Time) *oncallFake {
 			Policies: []api.PolicyStatus{
 				{Name: "checkout-crash", Enabled: true, Target: "docker/local", Fault: "kill", WindowOpen: true,
 					Closes: now.Add(3 * time.Hour), State: ledger.Paused, StateActor: "bob", Active: 1, Today: 3,
-					Last: "injected checkout-api-2", LastAt: now.Add(-time.Minute)},
-				{Name: "cart-pause", Enabled: true, DryRun: true, Target: "docker/local", Fault: "pause", State: ledger.Armed},
-				{Name: "search-restart", Enabled: false, Target: "nomad/prod", Fault: "restart", State: ledger.Armed},
+					Last: "injected checkout-api-2", LastAt: now.Add(-time.Minute), NextAt: now.Add(30 * time.Second)},
+				{Name: "cart-pause", Enabled: true, DryRun: true, Target: "docker/local", Fault: "pause", State: ledger.Armed,
+					NextAt: now.Add(2 * time.Minute)},
+				{Name: "search-restart", Enabled: false, Target: "nomad/prod", Fault: "restart", State: ledger.Armed,
+					NextAt: now.Add(time.Minute)},
 			},
+			Endpoints: []api.EndpointStatus{
+				{Name: "docker/local", Driver: "docker", Endpoint: "local", State: api.EndpointUp, Since: now.Add(-time.Hour),
+					Checked: now.Add(-5 * time.Second), Policies: []string{"checkout-crash", "cart-pause"}},
+				{Name: "nomad/prod", Driver: "nomad", Endpoint: "prod", State: api.EndpointDown, Since: now.Add(-2 * time.Minute),
+					Checked: now.Add(-5 * time.Second), Error: "dial tcp 127.0.0.1:4646: connect: connection refused", Policies: []string{"search"}},
+			},
+			LastReload: &api.ReloadStatus{At: now.Add(-time.Minute), Trigger: "file change", ReloadResult: api.ReloadResult{
+				Policies: 3, Errors: []string{`policies/cart.hcl:4:12: Invalid duration: mean: "5x" is not a duration`}}},
 			Sources: []api.SourceStatus{
 				{Name: "alertmanager/main", Kind: "alert", Scope: "global", Up: true, LastRead: now.Add(-3 * time.Second)},
 				{Name: "checkout-availability", Kind: "slo", Scope: "checkout-crash", Up: false, Error: "query: connection refused"},
@@ -197,9 +208,15 @@ func TestStatusCommand(t *testing.T) {
 	require.Empty(t, errOut)
 	require.Regexp(t, `(?m)^State: +PAUSED by bob via api since (\w{3} )?\d\d:\d\d UTC \(5m ago\) until (\w{3} )?\d\d:\d\d UTC \(in 55m\): "deploy of checkout 1.4"$`, out)
 	require.Contains(t, out, "Leader:   yes (replica tumult-1)")
-	require.Regexp(t, `(?m)^checkout-crash +docker/local +kill +open until (\w{3} )?\d\d:\d\d UTC +PAUSED by bob +1 +3 +injected checkout-api-2 \(1m ago\) +-$`, out)
-	require.Regexp(t, `(?m)^cart-pause \(dry run\) +docker/local +pause +closed +armed +0 +0 +- +-$`, out)
-	require.Regexp(t, `(?m)^search-restart +nomad/prod +restart +disabled `, out)
+	require.Regexp(t, `(?m)^Reload: +FAILED at (\w{3} )?\d\d:\d\d UTC \(1m ago, file change\): 1 error; running the last good set of 3 policies \(fix the files, then tumult reload\)\n {10}policies/cart.hcl:4:12: Invalid duration: mean: "5x" is not a duration$`, out)
+	// A paused policy has no NEXT, even if the daemon sent one.
+	require.Regexp(t, `(?m)^checkout-crash +docker/local +kill +open until (\w{3} )?\d\d:\d\d UTC +PAUSED by bob +1 +3 +- +injected checkout-api-2 \(1m ago\)$`, out)
+	require.Regexp(t, `(?m)^cart-pause \(dry run\) +docker/local +pause +closed +armed +0 +0 +in 2m +-$`, out)
+	// A disabled policy says so in its STATE too, and has no NEXT.
+	require.Regexp(t, `(?m)^search-restart +nomad/prod +restart +disabled +disabled +0 +0 +- +-$`, out)
+	require.Regexp(t, `(?m)^docker/local +up +1h ago +5s ago +checkout-crash,cart-pause +-$`, out)
+	require.Regexp(t, `(?m)^nomad/prod +DOWN +2m ago +5s ago +search +dial tcp 127.0.0.1:4646: connect: connection refused$`, out)
+	requireAligned(t, out, "ENDPOINT ")
 	require.Regexp(t, `(?m)^alertmanager/main +alert +global +yes +no +[34]s ago +-$`, out)
 	require.Regexp(t, `(?m)^checkout-availability +slo +checkout-crash +NO +no +never +query: connection refused$`, out)
 	require.Regexp(t, `(?m)^20261016-092900-0000aaaa +checkout-crash +checkout-api-2 +kill +injected +1m ago$`, out)
@@ -245,7 +262,7 @@ func TestFaultsAndHistoryCommands(t *testing.T) {
 	code, out, errOut := oncallRun(now, "faults")
 	require.Equal(t, 0, code, errOut)
 	require.Regexp(t, `^ID +POLICY +MEMBER +FAULT +PHASE +STARTED +DURATION +RESTORE BY\n`, out)
-	require.Regexp(t, `(?m)^20261016-092900-0000aaaa +checkout-crash +checkout-api-2 +kill +injected +(\w{3} )?\d\d:\d\d UTC +1m +(\w{3} )?\d\d:\d\d UTC$`, out)
+	require.Regexp(t, `(?m)^20261016-092900-0000aaaa +checkout-crash +checkout-api-2 +kill +injected +(\w{3} )?\d\d:\d\d:\d\d UTC +1m +(\w{3} )?\d\d:\d\d:\d\d UTC$`, out)
 	requireAligned(t, out, "ID ")
 
 	code, out, errOut = oncallRun(now, "faults", "-json")
@@ -258,8 +275,8 @@ func TestFaultsAndHistoryCommands(t *testing.T) {
 	code, out, errOut = oncallRun(now, "history", "-since", "7d", "-policy", "checkout-crash")
 	require.Equal(t, 0, code, errOut)
 	require.Regexp(t, `^ID +POLICY +MEMBER +FAULT +RESULT +STARTED +DURATION +OUTCOME\n`, out)
-	require.Regexp(t, `(?m)^20261016-080000-0000bbbb +checkout-crash +checkout-api-2 +kill +passed +(\w{3} )?\d\d:\d\d UTC +1m35s +recovered$`, out)
-	require.Regexp(t, `(?m)^20261016-070000-0000cccc +cart-pause +- +pause \(dry run\) +skipped +(\w{3} )?\d\d:\d\d UTC +- +min_healthy: 1 healthy of 2$`, out)
+	require.Regexp(t, `(?m)^20261016-080000-0000bbbb +checkout-crash +checkout-api-2 +kill +passed +(\w{3} )?\d\d:\d\d:\d\d UTC +1m35s +recovered$`, out)
+	require.Regexp(t, `(?m)^20261016-070000-0000cccc +cart-pause +- +pause \(dry run\) +skipped +(\w{3} )?\d\d:\d\d:\d\d UTC +- +min_healthy: 1 healthy of 2$`, out)
 
 	code, _, errOut = oncallRun(now, "history", "-json", "-limit", "5")
 	require.Equal(t, 0, code, errOut)

@@ -39,11 +39,9 @@ var tumultBinary struct {
 }
 
 // TumultBinary builds ./cmd/tumult once per test process and returns the
-// binary's path. The binary lives in a per-user directory under the
-// system temp dir, named after the checkout it was built from, and is
-// replaced by each test process of that checkout, so repeated runs leave
-// one copy per checkout behind, not one per run. A failed build fails the
-// test.
+// binary's path. The binary lives in a per-user, per-clone directory under the
+// system temp dir and is replaced by each test process, so repeated runs
+// leave one copy behind, not one per run. A failed build fails the test.
 func TumultBinary(t testing.TB) string {
 	t.Helper()
 	tumultBinary.once.Do(func() {
@@ -62,7 +60,10 @@ func buildTumult() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(os.TempDir(), fmt.Sprintf("tumult-itest-%d", os.Getuid()))
+	// Keyed by the clone too: test runs of other clones (worktrees) on the
+	// same machine must not replace this one's binary with theirs.
+	sum := sha256.Sum256([]byte(root))
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("tumult-itest-%d-%x", os.Getuid(), sum[:4]))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("make binary dir: %w", err)
 	}
@@ -75,11 +76,7 @@ func buildTumult() (string, error) {
 		_ = os.Remove(tmp)
 		return "", fmt.Errorf("go build ./cmd/tumult: %w\n%s", err, out)
 	}
-	// One name per checkout: sessions in other worktrees of the same user
-	// run their tests at the same time, and one shared name would let
-	// their build replace ours between two agents of one test.
-	sum := sha256.Sum256([]byte(root))
-	bin := filepath.Join(dir, "tumult-"+hex.EncodeToString(sum[:6]))
+	bin := filepath.Join(dir, "tumult")
 	if err := os.Rename(tmp, bin); err != nil {
 		_ = os.Remove(tmp)
 		return "", fmt.Errorf("install test binary: %w", err)

@@ -27,7 +27,7 @@ const (
 	consulReadyTimeout = 60 * time.Second
 	consulStopTimeout  = 15 * time.Second
 	// consulBuildTimeout bounds scripts/consul.sh, which builds Consul
-	// (about 3.5 minutes on a 2-core machine) when its cache is empty.
+	// (3.5 to 5 minutes on a 2-core machine) when its cache is empty.
 	consulBuildTimeout = 15 * time.Minute
 )
 

@@ -158,7 +158,8 @@ func (t *Target) Ping(ctx context.Context) error {
 }
 
 // List returns every container, in any state, that carries all of the
-// selector's labels and whose name matches its regexp, sorted by name.
+// selector's labels and whose name matches its regexp, sorted by name;
+// tumult's own container is only counted in Fleet.Self.
 func (t *Target) List(ctx context.Context, sel policies.Selector) (targets.Fleet, error) {
 	if sel.Driver != "" && sel.Driver != policies.DriverDocker {
 		return targets.Fleet{}, &targets.Error{Driver: driverName, Endpoint: t.opts.Name, Op: "list containers",
@@ -178,6 +179,10 @@ func (t *Target) List(ctx context.Context, sel policies.Selector) (targets.Fleet
 	for _, c := range cs {
 		m, ok := t.member(c, sel)
 		if !ok {
+			continue
+		}
+		if m.Excluded == excludedSelf {
+			fleet.Self++
 			continue
 		}
 		fleet.Members = append(fleet.Members, m)

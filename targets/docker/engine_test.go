@@ -26,6 +26,7 @@ type fakeEngine struct {
 	states []container.InspectResponse // served in order; the last one repeats
 	err    error                       // returned by every call when set
 	calls  []string
+	list   []container.Summary // what ContainerList answers
 }
 
 func inspectOf(state string, labels map[string]string, started time.Time) container.InspectResponse {
@@ -59,7 +60,7 @@ func (f *fakeEngine) Calls() []string {
 
 func (f *fakeEngine) Ping(context.Context) (types.Ping, error) { return types.Ping{}, f.err }
 func (f *fakeEngine) ContainerList(context.Context, container.ListOptions) ([]container.Summary, error) {
-	return nil, f.err
+	return f.list, f.err
 }
 func (f *fakeEngine) ContainerInspect(_ context.Context, _ string) (container.InspectResponse, error) {
 	f.mu.Lock()
@@ -273,4 +274,21 @@ func TestUnreachableEndpoint(t *testing.T) {
 func TestListRefusesNomadSelector(t *testing.T) {
 	_, err := fakeTarget(&fakeEngine{}).List(context.Background(), policies.Selector{Driver: policies.DriverNomad})
 	require.ErrorIs(t, err, targets.ErrRefused)
+}
+
+// TestListLeavesTumultOut: tumult's own container, matched by its policy's
+// selector, is no member and no part of the fleet's size.
+func TestListLeavesTumultOut(t *testing.T) {
+	web := map[string]string{"app": "web", "tumult.enable": "true"}
+	eng := &fakeEngine{list: []container.Summary{
+		{ID: idA, Names: []string{"/web-1"}, State: container.StateRunning, Status: "Up 1 minute", Labels: web},
+		{ID: idB, Names: []string{"/tumult"}, State: container.StateRunning, Status: "Up 1 minute", Labels: web},
+	}}
+	fleet, err := fakeTarget(eng).List(context.Background(), policies.Selector{Driver: policies.DriverDocker, Labels: map[string]string{"app": "web"}})
+	require.NoError(t, err)
+	require.Equal(t, 1, fleet.Size)
+	require.Equal(t, 1, fleet.Self)
+	require.Equal(t, 1, fleet.Healthy())
+	require.Len(t, fleet.Members, 1)
+	require.Equal(t, "web-1", fleet.Members[0].Name)
 }

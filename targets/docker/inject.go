@@ -14,7 +14,7 @@ import (
 	"github.com/inferensys/tumult/targets"
 )
 
-// Inject applies the fault (SPEC §4):
+// Inject applies the fault:
 //
 //	kill     kill with f.Signal (default SIGKILL); for other signals, wait
 //	         up to DownWait for the container to go down

@@ -13,8 +13,9 @@ import (
 
 // Restore brings the member back now if the fault still holds it down, and
 // says how it came back. It inspects the container and then, whatever the
-// fault kind, since a container may have gone down more ways than the
-// fault (SPEC §4: "bring it back whichever way it went down"):
+// fault kind, since a container may have gone down in more ways than the
+// fault meant (a kill's restart policy, a person, an OOM), and restore's
+// promise is that the member is up again however it went down:
 //
 //	not found, or being removed           → Gone, no error
 //	paused                                → unpause             → Restored
@@ -39,9 +40,10 @@ import (
 // exited before and started again since (FinishedAt set, StartedAt after
 // it), else Unaffected.
 //
-// Docker's quirk (TESTENV): a kill or stop through the API marks the
-// container as stopped by hand, so its restart policy does not bring it
-// back and Restore starts it (Restored). A crash (the main process killed
+// Docker's quirk (seen with Docker 20.10 and later): a kill or stop
+// through the API, with any signal, marks the container as stopped by
+// hand, so its restart policy does not bring it back and Restore starts
+// it (Restored). A crash (the main process killed
 // from the host) lets the restart policy act: Recovered.
 //
 // Restore honours ctx; callers that restore on halt should pass a context

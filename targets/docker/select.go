@@ -9,7 +9,8 @@ import (
 	"github.com/inferensys/tumult/targets"
 )
 
-// Reasons a member is excluded, as SPEC names them.
+// Reasons a member is excluded, as Member.Excluded and the scheduler's
+// skip reasons show them.
 const (
 	excludedNotOptedIn = "not opted in"
 	excludedProtected  = "protected"

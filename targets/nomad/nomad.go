@@ -106,8 +106,22 @@ func New(opts Options) (*Target, error) {
 	}, nil
 }
 
+// Ping checks that the cluster answers and has a leader: GET
+// /v1/status/leader, which needs no ACL token.
+func (t *Target) Ping(ctx context.Context) error {
+	var leader string
+	if _, err := t.client.Raw().Query("/v1/status/leader", &leader, (&api.QueryOptions{}).WithContext(ctx)); err != nil {
+		return t.fail("ping cluster", classify(err), err)
+	}
+	if leader == "" {
+		return t.fail("ping cluster", targets.ErrUnreachable, errors.New("the cluster has no leader"))
+	}
+	return nil
+}
+
 // List returns the non-terminal allocations of the selected job and
-// groups. Fleet.Size is the sum of the groups' counts.
+// groups. Fleet.Size is the sum of the groups' counts, less tumult's own
+// allocation when it is one of them (counted in Fleet.Self instead).
 func (t *Target) List(ctx context.Context, sel policies.Selector) (targets.Fleet, error) {
 	ns := namespaceOr(sel.Namespace)
 	op := fmt.Sprintf("list allocations of job %s/%s", ns, sel.Job)
@@ -140,6 +154,13 @@ func (t *Target) List(ctx context.Context, sel policies.Selector) (targets.Fleet
 	for _, s := range stubs {
 		tg := groups[s.TaskGroup]
 		if tg == nil || !live(s.DesiredStatus, s.ClientStatus) {
+			continue
+		}
+		if t.opts.SelfAllocID != "" && s.ID == t.opts.SelfAllocID {
+			// tumult's own allocation is part of the group's count but
+			// no capacity of the service: out of the fleet and its size.
+			fleet.Self++
+			fleet.Size = max(0, fleet.Size-1)
 			continue
 		}
 		meta := effectiveMeta(job, tg, sel.Task)

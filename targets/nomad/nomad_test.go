@@ -78,6 +78,7 @@ func TestList(t *testing.T) {
 		opts     func(f *nomadfake.Fake, o *nomad.Options)
 		sel      policies.Selector
 		wantSize int
+		wantSelf int
 		want     map[string]want // by member name
 	}{
 		{
@@ -172,10 +173,11 @@ func TestList(t *testing.T) {
 			opts: func(f *nomadfake.Fake, o *nomad.Options) {
 				o.SelfAllocID = f.Allocs("default", "web", "worker", "")[1]
 			},
-			sel: policies.Selector{Job: "web", Group: "worker"}, wantSize: 2,
+			// tumult is no capacity of the group: out of the fleet and of
+			// its size, so min_healthy and percentages count without it.
+			sel: policies.Selector{Job: "web", Group: "worker"}, wantSize: 1, wantSelf: 1,
 			want: map[string]want{
 				"web.worker[0]": ok,
-				"web.worker[1]": {excluded: nomad.ExcludedSelf, healthy: true},
 			},
 		},
 		{
@@ -215,6 +217,7 @@ func TestList(t *testing.T) {
 			})
 			fleet := list(t, tg, tc.sel)
 			require.Equal(t, tc.wantSize, fleet.Size)
+			require.Equal(t, tc.wantSelf, fleet.Self)
 			got := map[string]want{}
 			for _, m := range fleet.Members {
 				got[m.Name] = want{excluded: m.Excluded, healthy: m.Healthy}
@@ -238,17 +241,14 @@ func TestListNamespaceTaskAndSelfFromEnv(t *testing.T) {
 	tg := newTarget(t, f, nil)
 
 	fleet := list(t, tg, policies.Selector{Namespace: "batch", Job: "web", Task: "server"})
-	require.Equal(t, 2, fleet.Size)
-	require.Len(t, fleet.Members, 2)
-	for _, m := range fleet.Members {
-		require.Equal(t, "batch", m.Namespace)
-		require.Equal(t, "server", m.Task)
-		if m.ID == self {
-			require.Equal(t, nomad.ExcludedSelf, m.Excluded)
-		} else {
-			require.Empty(t, m.Excluded)
-		}
-	}
+	require.Equal(t, 1, fleet.Size, "a group of 2 that holds tumult has 1 member of capacity")
+	require.Equal(t, 1, fleet.Self)
+	require.Len(t, fleet.Members, 1)
+	m := fleet.Members[0]
+	require.NotEqual(t, self, m.ID)
+	require.Equal(t, "batch", m.Namespace)
+	require.Equal(t, "server", m.Task)
+	require.Empty(t, m.Excluded)
 
 	fleet = list(t, tg, policies.Selector{Job: "web"})
 	require.Equal(t, 1, fleet.Size, "no namespace means the default one")
@@ -717,4 +717,19 @@ func TestRestoreWaitEndsWithContext(t *testing.T) {
 	out, err := tg.Restore(testCtx(t), m, stop)
 	require.NoError(t, err)
 	require.Equal(t, targets.Replaced, out.How)
+}
+
+func TestPing(t *testing.T) {
+	f := webJob(t, optIn)
+	tg := newTarget(t, f, nil)
+	ctx := testCtx(t)
+	require.NoError(t, tg.Ping(ctx))
+	f.FailNext("GET", "/v1/status/leader", http.StatusInternalServerError)
+	err := tg.Ping(ctx)
+	require.ErrorIs(t, err, targets.ErrUnreachable)
+	require.ErrorContains(t, err, `nomad endpoint "prod": ping cluster`)
+
+	down, err := nomad.New(nomad.Options{Name: "gone", Address: "http://127.0.0.1:1"})
+	require.NoError(t, err)
+	require.ErrorIs(t, down.Ping(ctx), targets.ErrUnreachable)
 }

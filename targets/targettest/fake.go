@@ -41,6 +41,7 @@ type member struct {
 	down   bool // stopped, killed or paused by a fault
 	broken bool // unhealthy by itself
 	gone   bool
+	self   bool // tumult itself
 }
 
 // New returns an empty fleet.
@@ -53,6 +54,15 @@ func (f *Fake) Add(id string, labels map[string]string, excluded string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.members[id] = &member{Member: targets.Member{Driver: f.Driver, Endpoint: f.Endpoint, ID: id, Name: id, Labels: labels, Excluded: excluded}}
+	f.order = append(f.order, id)
+}
+
+// AddSelf puts tumult's own container into the fleet: like a driver, List
+// leaves it out and counts it in Fleet.Self.
+func (f *Fake) AddSelf(id string, labels map[string]string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.members[id] = &member{Member: targets.Member{Driver: f.Driver, Endpoint: f.Endpoint, ID: id, Name: id, Labels: labels, Excluded: "tumult itself"}, self: true}
 	f.order = append(f.order, id)
 }
 
@@ -114,6 +124,10 @@ func (f *Fake) List(ctx context.Context, sel policies.Selector) (targets.Fleet, 
 	for _, id := range f.order {
 		m := f.members[id]
 		if m.gone || !matches(m.Labels, sel.Labels) || (sel.Name != nil && !sel.Name.MatchString(m.Name)) {
+			continue
+		}
+		if m.self {
+			fl.Self++
 			continue
 		}
 		mm := m.Member

@@ -24,6 +24,7 @@ const (
 
 func (f *Fake) handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/status/leader", only(isRead, f.statusLeader))
 	mux.HandleFunc("/v1/job/{id}", only(isRead, f.jobInfo))
 	mux.HandleFunc("/v1/job/{id}/allocations", only(isRead, f.jobAllocations))
 	mux.HandleFunc("/v1/job/{id}/deployment", only(isRead, f.jobDeployment))
@@ -130,6 +131,14 @@ func only(ok func(*http.Request) bool, h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// statusLeader answers as a one-server cluster does: the leader's RPC
+// address. It needs no token in Nomad either.
+func (f *Fake) statusLeader(w http.ResponseWriter, _ *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reply(w, "127.0.0.1:4647")
 }
 
 func (f *Fake) jobInfo(w http.ResponseWriter, r *http.Request) {

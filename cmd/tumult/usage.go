@@ -1,0 +1,138 @@
+package main
+
+import (
+	"fmt"
+	"runtime/debug"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/cli"
+)
+
+// route handles what hashicorp/cli gets wrong for a CLI that scripts call:
+// it prints `tumult help` to stderr with exit 127 and says nothing of an
+// unknown command. It returns handled = false when cli should run args.
+//
+//	tumult help [COMMAND]         the usage (or COMMAND's help) on stdout, exit 0
+//	tumult                        the usage on stderr, exit 2
+//	tumult bogus                  "unknown command" and the usage on stderr, exit 2
+//	tumult -v | --version         the same line as `tumult version`, exit 0
+func (e *env) route(args []string, commands map[string]cli.CommandFactory) (code int, handled bool) {
+	if len(args) == 0 {
+		fmt.Fprint(e.err, usage(commands))
+		return 2, true
+	}
+	switch first := args[0]; {
+	case first == "help":
+		if len(args) == 1 {
+			fmt.Fprint(e.out, usage(commands))
+			return 0, true
+		}
+		f, ok := commands[args[1]]
+		if !ok {
+			fmt.Fprintf(e.err, "tumult: unknown command %q; run 'tumult help' for the list.\n", args[1])
+			return 2, true
+		}
+		c, err := f()
+		if err != nil {
+			fmt.Fprintf(e.err, "tumult: %v\n", err)
+			return 1, true
+		}
+		fmt.Fprintln(e.out, strings.TrimRight(c.Help(), "\n"))
+		return 0, true
+	case first == "-v", first == "-version", first == "--version":
+		fmt.Fprintln(e.out, versionLine())
+		return 0, true
+	case first == "-h", first == "-help", first == "--help":
+		fmt.Fprint(e.out, usage(commands))
+		return 0, true
+	case strings.HasPrefix(first, "-"):
+		fmt.Fprintf(e.err, "tumult: unknown flag %q; a command comes first, e.g. 'tumult status'.\n\n%s", first, usage(commands))
+		return 2, true
+	default:
+		if _, ok := commands[first]; !ok {
+			fmt.Fprintf(e.err, "tumult: unknown command %q; run 'tumult help' for the list.\n", first)
+			return 2, true
+		}
+	}
+	return 0, false
+}
+
+// usage lists the commands with their synopses.
+func usage(commands map[string]cli.CommandFactory) string {
+	names := make([]string, 0, len(commands))
+	width := 0
+	for name := range commands {
+		names = append(names, name)
+		width = max(width, len(name))
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("Usage: tumult <command> [flags] [args]\n\nCommands:\n")
+	for _, name := range names {
+		synopsis := ""
+		if c, err := commands[name](); err == nil {
+			synopsis = c.Synopsis()
+		}
+		fmt.Fprintf(&b, "    %-*s  %s\n", width, name, synopsis)
+	}
+	b.WriteString("\n'tumult help COMMAND' or 'tumult COMMAND -h' shows a command's flags.\n")
+	return b.String()
+}
+
+// buildInfo is what `tumult version` reports: the module version (or the
+// -ldflags Version when set) and the VCS revision the binary was built
+// from, as the Go toolchain stamps them.
+type buildInfo struct {
+	Version   string // "v1.2.3", "(devel)" for a build from a work tree
+	Revision  string // full commit hash; "" when built without VCS info
+	Time      string // commit time, RFC 3339
+	Modified  bool   // the work tree had uncommitted changes
+	GoVersion string
+}
+
+func readBuildInfo() buildInfo {
+	bi := buildInfo{Version: Version}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return bi
+	}
+	bi.GoVersion = info.GoVersion
+	if Version == "dev" && info.Main.Version != "" {
+		bi.Version = info.Main.Version
+	}
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			bi.Revision = s.Value
+		case "vcs.time":
+			bi.Time = s.Value
+		case "vcs.modified":
+			bi.Modified = s.Value == "true"
+		}
+	}
+	return bi
+}
+
+// String: "tumult v1.2.3 (revision 0123456789ab, 2026-11-29T20:00:00Z, modified; go1.26.8)".
+func (b buildInfo) String() string {
+	var parts []string
+	if b.Revision != "" {
+		rev := "revision " + b.Revision[:min(12, len(b.Revision))]
+		if b.Time != "" {
+			rev += ", " + b.Time
+		}
+		if b.Modified {
+			rev += ", modified"
+		}
+		parts = append(parts, rev)
+	} else {
+		parts = append(parts, "no VCS revision recorded")
+	}
+	if b.GoVersion != "" {
+		parts = append(parts, b.GoVersion)
+	}
+	return fmt.Sprintf("tumult %s (%s)", b.Version, strings.Join(parts, "; "))
+}
+
+func versionLine() string { return readBuildInfo().String() }
