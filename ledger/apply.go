@@ -60,10 +60,11 @@ func (r Record) Validate() error {
 }
 
 // ApplyControl runs fn on a copy of cur and returns the new control state
-// with Version = cur.Version+1 and its times in UTC. An empty State means
+// with Version = cur.Version+1, the transition appended to its Changes
+// (stamped with the state's Since, or now) and its times in UTC. An empty State means
 // armed. An error from fn
 // or an invalid result leaves cur as it was.
-func ApplyControl(cur Control, fn func(*Control) error) (Control, error) {
+func ApplyControl(cur Control, now time.Time, fn func(*Control) error) (Control, error) {
 	next := cur.Clone()
 	if next.State == "" {
 		next.State = Armed
@@ -81,8 +82,60 @@ func ApplyControl(cur Control, fn func(*Control) error) (Control, error) {
 		next.Policies = nil
 	}
 	next.Version = cur.Version + 1
+	next.Changes = journal(cur, next, now)
 	next.utc()
 	return next, nil
+}
+
+// journal returns cur's journal with the transitions from cur to next
+// appended, trimmed to MaxChanges. A transition is a change of state, or
+// a new actor or reason for the same state (halted again by another
+// source).
+func journal(cur, next Control, now time.Time) []ControlChange {
+	out := slices.Clone(cur.Changes)
+	curState := cmp.Or(cur.State, Armed)
+	if curState != next.State || cur.Actor != next.Actor || cur.Reason != next.Reason || !cur.Since.Equal(next.Since) {
+		out = append(out, ControlChange{
+			At: stamp(cur.Since, next.Since, now), From: curState, To: next.State,
+			Actor: next.Actor, Reason: next.Reason, Source: next.Source, Until: next.Until,
+		})
+	}
+	for _, name := range slices.Sorted(maps.Keys(next.Policies)) {
+		p := next.Policies[name]
+		old, had := cur.Policies[name]
+		if had && old.State == p.State && old.Actor == p.Actor && old.Reason == p.Reason && old.Since.Equal(p.Since) {
+			continue
+		}
+		from := Armed
+		if had {
+			from = old.State
+		}
+		out = append(out, ControlChange{
+			At: stamp(old.Since, p.Since, now), Policy: name, From: from, To: p.State,
+			Actor: p.Actor, Reason: p.Reason, Source: p.Source, Until: p.Until,
+		})
+	}
+	for _, name := range slices.Sorted(maps.Keys(cur.Policies)) {
+		if _, ok := next.Policies[name]; ok {
+			continue
+		}
+		// A policy entry removed: resumed, or expired. The entry is gone, so
+		// who asked is not known here.
+		out = append(out, ControlChange{At: now, Policy: name, From: cur.Policies[name].State, To: Armed})
+	}
+	if len(out) > MaxChanges {
+		out = slices.Clone(out[len(out)-MaxChanges:])
+	}
+	return out
+}
+
+// stamp is when a transition happened: the new Since when the update set
+// one, else now (an update that changed the state but kept Since).
+func stamp(oldSince, newSince, now time.Time) time.Time {
+	if !newSince.IsZero() && !newSince.Equal(oldSince) {
+		return newSince
+	}
+	return now
 }
 
 // PrepareBegin validates a new record, stamps Decided (and Finished, for a
@@ -134,6 +187,9 @@ func ApplyRecord(cur Record, now time.Time, fn func(*Record) error) (Record, err
 // written.
 func (c *Control) utc() {
 	c.Since, c.Until = c.Since.UTC(), c.Until.UTC()
+	for i := range c.Changes {
+		c.Changes[i].At, c.Changes[i].Until = c.Changes[i].At.UTC(), c.Changes[i].Until.UTC()
+	}
 	for name, p := range c.Policies {
 		p.Since, p.Until = p.Since.UTC(), p.Until.UTC()
 		c.Policies[name] = p
@@ -141,7 +197,7 @@ func (c *Control) utc() {
 }
 
 func (r *Record) utc() {
-	for _, t := range []*time.Time{&r.Decided, &r.Injected, &r.RestoreBy, &r.Restored, &r.Finished} {
+	for _, t := range []*time.Time{&r.Decided, &r.Injected, &r.RestoreBy, &r.Restored, &r.HealthyAt, &r.SteadyAt, &r.Finished} {
 		*t = t.UTC()
 	}
 	for i := range r.Steps {

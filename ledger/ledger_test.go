@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -103,7 +104,7 @@ func TestApplyControl(t *testing.T) {
 	boom := errors.New("boom")
 
 	t.Run("increments version and overrides fn's", func(t *testing.T) {
-		next, err := ApplyControl(cur, func(c *Control) error {
+		next, err := ApplyControl(cur, time.Time{}, func(c *Control) error {
 			c.State, c.Version = Halted, 99
 			return nil
 		})
@@ -112,7 +113,7 @@ func TestApplyControl(t *testing.T) {
 		require.Equal(t, uint64(4), next.Version)
 	})
 	t.Run("fn error leaves the map alone", func(t *testing.T) {
-		_, err := ApplyControl(cur, func(c *Control) error {
+		_, err := ApplyControl(cur, time.Time{}, func(c *Control) error {
 			c.Policies["a"] = PolicyControl{State: Halted}
 			c.Policies["b"] = PolicyControl{State: Halted}
 			return boom
@@ -121,16 +122,34 @@ func TestApplyControl(t *testing.T) {
 		require.Equal(t, map[string]PolicyControl{"a": {State: Paused}}, cur.Policies)
 	})
 	t.Run("invalid state", func(t *testing.T) {
-		_, err := ApplyControl(cur, func(c *Control) error { c.State = "sleepy"; return nil })
+		_, err := ApplyControl(cur, time.Time{}, func(c *Control) error { c.State = "sleepy"; return nil })
 		require.ErrorIs(t, err, ErrInvalid)
-		_, err = ApplyControl(cur, func(c *Control) error { c.Policies["x"] = PolicyControl{}; return nil })
+		_, err = ApplyControl(cur, time.Time{}, func(c *Control) error { c.Policies["x"] = PolicyControl{}; return nil })
 		require.ErrorIs(t, err, ErrInvalid)
 	})
 	t.Run("empty state is armed", func(t *testing.T) {
-		next, err := ApplyControl(Control{}, func(c *Control) error { c.State = ""; return nil })
+		next, err := ApplyControl(Control{}, time.Time{}, func(c *Control) error { c.State = ""; return nil })
 		require.NoError(t, err)
 		require.Equal(t, Armed, next.State)
 		require.Equal(t, uint64(1), next.Version)
+		require.Empty(t, next.Changes, "armed to armed is no transition")
+	})
+	t.Run("journal keeps the newest MaxChanges transitions", func(t *testing.T) {
+		t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+		c := Control{}
+		for i := range MaxChanges + 10 {
+			var err error
+			c, err = ApplyControl(c, t0.Add(time.Duration(i)*time.Minute), func(c *Control) error {
+				c.State = map[bool]State{true: Halted, false: Armed}[i%2 == 0]
+				c.Reason = fmt.Sprint("change ", i)
+				return nil
+			})
+			require.NoError(t, err)
+		}
+		require.Len(t, c.Changes, MaxChanges)
+		require.Equal(t, "change 10", c.Changes[0].Reason)
+		require.Equal(t, t0.Add(10*time.Minute), c.Changes[0].At, "without a Since, the transition gets the store's now")
+		require.Equal(t, ControlChange{At: t0.Add(265 * time.Minute), From: Halted, To: Armed, Reason: "change 265"}, c.Changes[MaxChanges-1])
 	})
 }
 

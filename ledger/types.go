@@ -61,6 +61,32 @@ type Control struct {
 	// Version counts updates. The store sets it; changes made by an update
 	// function are overwritten.
 	Version uint64 `json:"version"`
+	// Changes is the journal of state transitions, oldest first, at most
+	// MaxChanges of them. The store appends to it (see ApplyControl);
+	// changes an update function makes to it are overwritten. It is what
+	// tells, later, when tumult was halted and what tripped it.
+	Changes []ControlChange `json:"changes,omitempty"`
+}
+
+// MaxChanges bounds Control.Changes: the oldest transitions are dropped
+// first. Halts and pauses are rare events, so this keeps months of them in
+// a few tens of kilobytes.
+const MaxChanges = 256
+
+// ControlChange is one transition of the control state, global or of one
+// policy.
+type ControlChange struct {
+	At time.Time `json:"at"`
+	// Policy is the policy whose state changed; empty for the global state.
+	Policy string `json:"policy,omitempty"`
+	From   State  `json:"from"`
+	To     State  `json:"to"`
+	Actor  string `json:"actor,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// Source is "cli", "api", "expiry", "experiment" or the guardian source
+	// that tripped.
+	Source string    `json:"source,omitempty"`
+	Until  time.Time `json:"until,omitzero"`
 }
 
 // PolicyControl is the control state of one policy.
@@ -209,11 +235,23 @@ type Record struct {
 	Outcome targets.Outcome `json:"outcome,omitzero"`
 	Error   string          `json:"error,omitempty"`
 
+	// ActorReason is why the actor asked for this fault (tumult inject);
+	// empty for the scheduler's own decisions.
+	ActorReason string `json:"actor_reason,omitempty"`
+
 	Decided   time.Time `json:"decided,omitzero"`
 	Injected  time.Time `json:"injected,omitzero"`
 	RestoreBy time.Time `json:"restore_by,omitzero"`
 	Restored  time.Time `json:"restored,omitzero"`
-	Finished  time.Time `json:"finished,omitzero"`
+	// HealthyAt is when verification first saw the member (or its
+	// replacement) healthy after the restore; zero when it never did or
+	// was not checked.
+	HealthyAt time.Time `json:"healthy_at,omitzero"`
+	// SteadyAt is when verification first saw the whole hypothesis hold
+	// again, the member healthy and the steady state in bounds; zero for
+	// a policy without steady_state, or when it never held.
+	SteadyAt time.Time `json:"steady_at,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
 
 	// Steps is the append-only audit of what happened to this record.
 	Steps []Step `json:"steps,omitempty"`

@@ -302,24 +302,51 @@ func (e *Engine) Step(ctx context.Context, now time.Time) time.Duration {
 // every gate in order, and either injects a fault into one member chosen
 // at random or records why it did not. It returns the record written.
 func (e *Engine) Decide(ctx context.Context, p *policies.Policy, at time.Time) ledger.Record {
+	rec, _ := e.decide(ctx, p, at, request{})
+	return rec
+}
+
+// request is who asked for a decision, when it was not the scheduler's
+// own arrival (tumult inject).
+type request struct {
+	actor, reason string
+	// member, when set, is the one member to try (ID, ID prefix or name).
+	member string
+	// anyTime skips the window and freeze gate: every other gate applies.
+	anyTime bool
+}
+
+// decide is Decide for a request. Its error is nil when a fault was
+// injected (or its injection attempted and recorded), else ErrRefused or
+// ErrUnknownMember wrapped with the gate's reason.
+func (e *Engine) decide(ctx context.Context, p *policies.Policy, at time.Time, req request) (ledger.Record, error) {
+	actor := req.actor
+	if actor == "" {
+		actor = "scheduler"
+	}
 	rec := ledger.Record{
-		ID: e.opts.NewID(), Policy: p.Name, Actor: "scheduler", Fault: p.Fault,
+		ID: e.opts.NewID(), Policy: p.Name, Actor: actor, ActorReason: req.reason, Fault: p.Fault,
 		DryRun: e.opts.DryRun || p.DryRun, Phase: ledger.Intent, Decided: at,
 	}
 	log := e.log.With("policy", p.Name, "fault_id", rec.ID)
-	skip := func(format string, args ...any) ledger.Record {
+	refusal := ErrRefused
+	skipRec := func(format string, args ...any) ledger.Record {
 		rec.Phase, rec.Result, rec.Reason = ledger.Finished, ledger.Skipped, fmt.Sprintf(format, args...)
 		rec.Finished = at
 		if err := e.opts.Ledger.Begin(ctx, rec); err != nil {
 			log.Error("record skipped decision", "error", err)
 		}
-		log.Info("skipped", "reason", rec.Reason)
+		log.Info("skipped", "reason", rec.Reason, "actor", actor)
 		e.noteLast(p.Name, "skipped: "+rec.Reason, at)
 		e.opts.Observer.Observe(Event{Kind: EventSkipped, Record: rec})
 		return rec
 	}
+	skip := func(format string, args ...any) (ledger.Record, error) {
+		r := skipRec(format, args...)
+		return r, fmt.Errorf("%w: %s", refusal, r.Reason)
+	}
 
-	if !p.OpenAt(at) {
+	if !req.anyTime && !p.OpenAt(at) {
 		return skip("window closed")
 	}
 	ctrl, err := e.opts.Ledger.Control(ctx)
@@ -381,12 +408,25 @@ func (e *Engine) Decide(ctx context.Context, p *policies.Policy, at time.Time) l
 			return skip("max_per_day: %d faults today, limit %d", n, max)
 		}
 	}
-	if len(c.eligible) == 0 {
-		return skip("no eligible member: %s", c.why())
+	var member targets.Member
+	if req.member != "" {
+		i, why := c.pick(fleet, req.member)
+		if i < 0 {
+			if why == "" {
+				refusal = ErrUnknownMember
+				return skip("member %q is not in the fleet of policy %s (%d members)", req.member, p.Name, len(fleet.Members))
+			}
+			return skip("member %s is not eligible: %s", req.member, why)
+		}
+		member = fleet.Members[i]
+	} else {
+		if len(c.eligible) == 0 {
+			return skip("no eligible member: %s", c.why())
+		}
+		e.mu.Lock()
+		member = fleet.Members[c.eligible[e.rng.IntN(len(c.eligible))]]
+		e.mu.Unlock()
 	}
-	e.mu.Lock()
-	member := fleet.Members[c.eligible[e.rng.IntN(len(c.eligible))]]
-	e.mu.Unlock()
 	rec.Member = member
 	log = log.With("member", member.Short())
 
@@ -399,6 +439,9 @@ func (e *Engine) Decide(ctx context.Context, p *policies.Policy, at time.Time) l
 		return skip("read control state: %v", err)
 	} else if eff := ctrl.Effective(p.Name, at); eff.State != ledger.Armed {
 		return skip("%s by %s: %s", eff.State, cmp.Or(eff.Actor, "-"), cmp.Or(eff.Reason, "-"))
+	}
+	if req.anyTime {
+		rec.AddStep(at, "asked by %s, outside the policy's windows: %s", actor, req.reason)
 	}
 	rec.AddStep(at, "chose %s among %d eligible (%d healthy of %d)", member.Short(), len(c.eligible), c.healthy, fleet.Size)
 	if err := e.opts.Ledger.Begin(ctx, rec); err != nil {
@@ -425,7 +468,7 @@ func (e *Engine) Decide(ctx context.Context, p *policies.Policy, at time.Time) l
 		}
 		e.noteLast(p.Name, "error: "+ierr.Error(), at)
 		e.startRun(rec, p, target, now, "injection failed: "+ierr.Error())
-		return rec
+		return rec, nil
 	}
 	restoreBy := now.Add(p.Fault.Hold())
 	updated, err := e.opts.Ledger.Update(wctx, rec.ID, func(r *ledger.Record) error {
@@ -442,18 +485,18 @@ func (e *Engine) Decide(ctx context.Context, p *policies.Policy, at time.Time) l
 		// rather than hold a fault the ledger may not know about.
 		log.Error("record injection failed; restoring at once", "error", err)
 		e.startRun(rec, p, target, now, "ledger write failed: "+err.Error())
-		return rec
+		return rec, nil
 	}
 	rec = updated
 	msg := "injected"
 	if rec.DryRun {
 		msg = "dry run: would have injected"
 	}
-	log.Info(msg, "fault", p.Fault.Kind, "restore_by", restoreBy.Format(time.RFC3339))
+	log.Info(msg, "fault", p.Fault.Kind, "restore_by", restoreBy.Format(time.RFC3339), "actor", actor)
 	e.noteLast(p.Name, fmt.Sprintf("injected %s into %s", p.Fault.Kind, member.Short()), at)
 	e.opts.Observer.Observe(Event{Kind: EventInjected, Record: rec})
 	e.startRun(rec, p, target, restoreBy, "")
-	return rec
+	return rec, nil
 }
 
 func (e *Engine) target(p *policies.Policy) (targets.Target, error) {
@@ -519,6 +562,7 @@ type tally struct {
 	eligible  []int // indices into the fleet's members
 	excluded  map[string]int
 	busy      int
+	held      map[string]bool // member keys with an active fault
 }
 
 func count(f targets.Fleet, active []ledger.Record) tally {
@@ -526,7 +570,7 @@ func count(f targets.Fleet, active []ledger.Record) tally {
 	for _, r := range active {
 		held[r.Member.Key()] = true
 	}
-	t := tally{excluded: map[string]int{}}
+	t := tally{excluded: map[string]int{}, held: held}
 	for i, m := range f.Members {
 		switch {
 		case held[m.Key()]:

@@ -120,6 +120,7 @@ func (e *Engine) runFault(r *faultRun, at time.Time) {
 	log.Info("restored", "how", outcome.How, "took", took)
 
 	result, reason := ledger.Restored, cutWhy
+	var seen recovery
 	if injectErr := r.rec.Error; injectErr != "" && cut {
 		result, reason = ledger.Error, "injection failed: "+injectErr
 	} else if !cut && r.policy != nil {
@@ -132,12 +133,13 @@ func (e *Engine) runFault(r *faultRun, at time.Time) {
 		}); err != nil {
 			log.Error("record verification start", "error", err)
 		}
-		result, reason = e.verify(ctx, r, outcome, log)
+		result, reason, seen = e.verify(ctx, r, outcome, log)
 	}
 	now := e.opts.Clock.Now()
 	rec, err = e.opts.Ledger.Update(ctx, r.rec.ID, func(x *ledger.Record) error {
 		x.Phase, x.Result, x.Reason, x.Outcome = ledger.Finished, result, reason, outcome
 		x.Restored, x.Finished = start.Add(took), now
+		x.HealthyAt, x.SteadyAt = seen.healthy, seen.steady
 		x.AddStep(now, "%s (%s)", result, outcome.How)
 		return nil
 	})
@@ -197,37 +199,53 @@ func (e *Engine) restoreWithRetry(ctx context.Context, r *faultRun, log interfac
 	}
 }
 
+// recovery is when verification first saw the member healthy, and the
+// whole hypothesis (member and steady state) hold; zero when it did not.
+type recovery struct {
+	healthy, steady time.Time
+}
+
 // verify checks the hypothesis after a restore: the member (or its
 // replacement) healthy and the steady state in bounds again, within
-// recover_within.
+// recover_within. It also says when each first held, for the report's
+// time to recover.
 func (e *Engine) verify(ctx context.Context, r *faultRun, out targets.Outcome, log interface {
 	Info(string, ...any)
-}) (ledger.Result, string) {
-	within := e.recoverWithin(r.policy)
+}) (ledger.Result, string, recovery) {
+	p := r.policy
+	within := e.recoverWithin(p)
 	member := r.rec.Member
 	if out.How == targets.Replaced && out.Replacement != "" {
 		member.ID, member.Name = out.Replacement, ""
 	}
 	deadline := e.opts.Clock.Now().Add(within)
+	var seen recovery
 	var last string
 	for {
-		ok, why := e.recovered(ctx, r, member, out)
+		now := e.opts.Clock.Now()
+		memberOK, ok, why := e.recovered(ctx, r, member, out)
+		if memberOK && seen.healthy.IsZero() && out.How != targets.Gone {
+			seen.healthy = now
+		}
 		if ok {
-			return ledger.Passed, "recovered: " + why
+			if p.SteadyState != nil && !r.rec.DryRun {
+				seen.steady = now
+			}
+			return ledger.Passed, "recovered: " + why, seen
 		}
 		last = why
 		if !e.opts.Clock.Now().Before(deadline) {
-			return ledger.Failed, fmt.Sprintf("not recovered within %s: %s", policies.FormatDuration(within), last)
+			return ledger.Failed, fmt.Sprintf("not recovered within %s: %s", policies.FormatDuration(within), last), seen
 		}
 		c, stop := e.opts.Clock.After(e.opts.VerifyInterval)
 		select {
 		case <-c:
 		case <-r.cut:
 			stop()
-			return ledger.Restored, "verification cut short: " + r.cutReason()
+			return ledger.Restored, "verification cut short: " + r.cutReason(), seen
 		case <-ctx.Done():
 			stop()
-			return ledger.Restored, "verification cut short: agent stopping"
+			return ledger.Restored, "verification cut short: agent stopping", seen
 		}
 		log.Info("waiting for recovery", "why", why)
 	}
@@ -241,35 +259,37 @@ func (e *Engine) recoverWithin(p *policies.Policy) time.Duration {
 	return e.opts.DefaultRecoverWithin
 }
 
-func (e *Engine) recovered(ctx context.Context, r *faultRun, m targets.Member, out targets.Outcome) (bool, string) {
+// recovered reports whether the member is healthy (or gone, when it was
+// not replaced), and whether the whole hypothesis holds, with why.
+func (e *Engine) recovered(ctx context.Context, r *faultRun, m targets.Member, out targets.Outcome) (memberOK, ok bool, why string) {
 	var parts []string
 	if out.How != targets.Gone {
 		st, err := r.target.State(ctx, m)
 		switch {
 		case err != nil:
-			return false, fmt.Sprintf("read %s: %v", m.Short(), err)
+			return false, false, fmt.Sprintf("read %s: %v", m.Short(), err)
 		case !st.Healthy:
-			return false, fmt.Sprintf("%s is %s", m.Short(), cmp.Or(st.Status, "-"))
+			return false, false, fmt.Sprintf("%s is %s", m.Short(), cmp.Or(st.Status, "-"))
 		}
 		parts = append(parts, m.Short()+" healthy")
 	}
 	if ss := r.policy.SteadyState; ss != nil && !r.rec.DryRun {
 		if e.opts.Steady == nil {
-			return false, "no Prometheus source for the steady state"
+			return true, false, "no Prometheus source for the steady state"
 		}
 		v, err := e.opts.Steady.Query(ctx, ss.Prometheus, ss.Query)
 		if err != nil {
-			return false, fmt.Sprintf("steady state unreadable: %v", err)
+			return true, false, fmt.Sprintf("steady state unreadable: %v", err)
 		}
 		if !ss.InBounds(v) {
-			return false, fmt.Sprintf("steady state %g not in %s", v, bounds(ss))
+			return true, false, fmt.Sprintf("steady state %g not in %s", v, bounds(ss))
 		}
 		parts = append(parts, fmt.Sprintf("steady state %g in %s", v, bounds(ss)))
 	}
 	if len(parts) == 0 {
-		return true, string(out.How)
+		return true, true, string(out.How)
 	}
-	return true, joinAnd(parts)
+	return true, true, joinAnd(parts)
 }
 
 func joinAnd(parts []string) string {

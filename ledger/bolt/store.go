@@ -211,7 +211,7 @@ func (s *Store) UpdateControl(ctx context.Context, fn func(*ledger.Control) erro
 		if err != nil {
 			return err
 		}
-		next, err = ledger.ApplyControl(cur, fn)
+		next, err = ledger.ApplyControl(cur, s.opts.Now(), fn)
 		if err != nil {
 			return err
 		}

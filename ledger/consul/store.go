@@ -325,7 +325,7 @@ func (s *Store) UpdateControl(ctx context.Context, fn func(*ledger.Control) erro
 		if err != nil {
 			return ledger.Control{}, fmt.Errorf("consul ledger %s: %s: %w", s.prefix, op, err)
 		}
-		next, err := ledger.ApplyControl(cur, fn)
+		next, err := ledger.ApplyControl(cur, s.opts.Now(), fn)
 		if err != nil {
 			return ledger.Control{}, err
 		}

@@ -83,7 +83,7 @@ func (m *Memory) UpdateControl(ctx context.Context, fn func(*ledger.Control) err
 		return ledger.Control{}, err
 	}
 	defer m.st.mu.Unlock()
-	next, err := ledger.ApplyControl(m.st.control, fn)
+	next, err := ledger.ApplyControl(m.st.control, m.st.now(), fn)
 	if err != nil {
 		return ledger.Control{}, err
 	}

@@ -113,9 +113,15 @@ func (s suite) controlUpdate(t *testing.T) {
 		require.Equal(t, ledger.Armed, c.State, "the update function sees the current state")
 		v := want
 		v.Version = 42 // the store owns Version
+		v.Changes = []ledger.ControlChange{{Reason: "the store owns the journal"}}
 		*c = v.Clone()
 		return nil
 	})
+	// The store journals both transitions, stamped with their Since.
+	want.Changes = []ledger.ControlChange{
+		{At: s.at(-time.Minute), From: ledger.Armed, To: ledger.Paused, Actor: "ana", Reason: "deploy in progress", Source: "cli", Until: s.at(time.Hour)},
+		{At: s.at(-2 * time.Minute), Policy: "checkout-crash", From: ledger.Armed, To: ledger.Halted, Actor: "guardian", Reason: "alert CheckoutDown", Source: "main"},
+	}
 	require.NoError(t, err)
 	require.Equal(t, want, got)
 
@@ -133,6 +139,11 @@ func (s suite) controlUpdate(t *testing.T) {
 	require.Equal(t, uint64(2), got.Version)
 	require.Equal(t, ledger.Armed, got.State)
 	require.Empty(t, got.Policies)
+	require.Len(t, got.Changes, 4, "two more transitions journaled: %+v", got.Changes)
+	require.Equal(t, want.Changes, got.Changes[:2], "the journal is append-only")
+	require.Equal(t, ledger.ControlChange{At: got.Changes[2].At, From: ledger.Paused, To: ledger.Armed, Actor: "bo", Reason: "deploy in progress", Source: "cli"}, got.Changes[2])
+	require.False(t, got.Changes[2].At.IsZero(), "a transition that kept Since is stamped with the store's clock")
+	require.Equal(t, ledger.ControlChange{At: got.Changes[3].At, Policy: "checkout-crash", From: ledger.Halted, To: ledger.Armed}, got.Changes[3])
 
 	l = s.reopen(t, l)
 	read, err = l.Control(ctx(t))
