@@ -15,7 +15,7 @@ import (
 func WriteHTML(w io.Writer, r Report) error {
 	data := struct {
 		Report
-		Title    string
+		Title        string
 		RecoveryPlot template.HTML
 		TimelinePlot template.HTML
 	}{Report: r, Title: title(r), RecoveryPlot: recoveryPlot(r), TimelinePlot: timelinePlot(r)}
