@@ -19,6 +19,7 @@ import (
 
 	"github.com/inferensys/tumult/alerting"
 	"github.com/inferensys/tumult/api"
+	"github.com/inferensys/tumult/console"
 	"github.com/inferensys/tumult/ledger"
 	"github.com/inferensys/tumult/policies"
 )
@@ -130,9 +131,16 @@ func New(opts Options) http.Handler {
 	route(http.MethodGet, "/v1/plan", s.plan, true)
 	route(http.MethodPost, "/v1/alertmanager", s.alertmanager, true)
 	route(http.MethodPost, "/v1/reload", s.reload, true)
+	route(http.MethodPost, "/v1/inject", s.inject, true)
+	route(http.MethodGet, "/v1/report", s.report, true)
 	route(http.MethodGet, "/v1/health", s.health, false)
 	metrics := promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{ErrorLog: s.log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})})
 	route(http.MethodGet, "/metrics", metrics.ServeHTTP, false)
+	// The console is static and holds no data: it is served without a
+	// token, and asks for one before it reads anything from /v1.
+	page := console.Handler()
+	mux.Handle("GET /{$}", page)
+	mux.Handle("GET "+console.Prefix, page)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusNotFound, "no endpoint %s", r.URL.Path)
 	})
@@ -350,6 +358,8 @@ func serveChange[T any](s *apiServer, w http.ResponseWriter, r *http.Request, re
 		s.serviceFailed(w, r, err)
 		return
 	}
+	// The journal is for reports; the answer says what the state is now.
+	c.Changes = nil
 	s.reply(w, c)
 }
 

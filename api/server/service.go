@@ -6,6 +6,7 @@ import (
 	"github.com/inferensys/tumult/alerting"
 	"github.com/inferensys/tumult/api"
 	"github.com/inferensys/tumult/ledger"
+	"github.com/inferensys/tumult/report"
 	"github.com/inferensys/tumult/scheduler"
 )
 
@@ -26,4 +27,9 @@ type Service interface {
 	// the config lacks is counted like no name, never dropped, and the
 	// warning says so.
 	AlertWebhook(ctx context.Context, actor, alertmanager string, wh alerting.Webhook) (warning string, err error)
+	// Inject runs one experiment now, outside the policy's window, under
+	// every other gate; a gate's refusal wraps api.ErrConflict.
+	Inject(ctx context.Context, actor string, req api.InjectRequest) (ledger.Record, error)
+	// Report sums up the history of the span asked for.
+	Report(ctx context.Context, q api.ReportQuery) (report.Report, error)
 }

@@ -74,6 +74,8 @@ func (e *env) commands() map[string]cli.CommandFactory {
 		"faults":   cmd(&faultsCmd{oncall{env: e, name: "faults"}}),
 		"history":  cmd(&historyCmd{oncall{env: e, name: "history"}}),
 		"reload":   cmd(&reloadCmd{oncall{env: e, name: "reload"}}),
+		"inject":   cmd(&injectCmd{oncall{env: e, name: "inject"}}),
+		"report":   cmd(&reportCmd{oncall{env: e, name: "report"}}),
 	}
 }
 
