@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Installs what the integration tests need, from Debian's packages, when it
+# Installs what the integration tests need (Prometheus, Alertmanager, headless
+# Chromium), from Debian's packages, when it
 # is missing. Idempotent; safe to run on every `make test`.
 set -euo pipefail
 
 need=()
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null || need+=(prometheus-alertmanager)
+# Headless Chromium drives the console's browser tests (chromedp).
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need+=(chromium)
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
     echo "deps: missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root" >&2

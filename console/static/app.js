@@ -1,11 +1,11 @@
 // tumult on-call console. Plain JavaScript, no dependencies: it polls the
-// agent's /v1 API every second and renders what it answers. The API is the
+// agent's /v1 API twice a second and renders what it answers. The API is the
 // source of truth; the page keeps nothing but the bearer token, in this
 // tab's sessionStorage (never a cookie, so no other site can act with it).
 "use strict";
 
 (function () {
-  const POLL_MS = 1000;
+  const POLL_MS = 500; // a fault shows within a second of its injection
   const PLAN_MS = 60000;
   const TOKEN_KEY = "tumult.token";
   const $ = (id) => document.getElementById(id);
@@ -204,18 +204,15 @@
   // timeline draws the next 24 h of a policy: windows pale, open time
   // solid, freezes grey, now as a red line at the left edge.
   function timeline(pp, from, to) {
-    const W = 1000, H = 34, top = 4, barH = 16;
+    const W = 1000, H = 24, top = 2, barH = 18;
     const span = to - from;
     const x = (ms) => Math.max(0, Math.min(W, (ms - from) / span * W));
     const svg = s("svg", { class: "timeline", viewBox: "0 0 " + W + " " + H, preserveAspectRatio: "none", role: "img",
       "aria-label": pp.name + ": open time in the next 24 hours" });
     svg.append(s("rect", { x: 0, y: top, width: W, height: barH, fill: "none", class: "tick" }));
-    for (let hr = 0; hr <= 24; hr += 6) {
+    for (let hr = 6; hr < 24; hr += 6) {
       const ms = from + hr * 3600e3;
       svg.append(s("line", { x1: x(ms), x2: x(ms), y1: top, y2: top + barH + 3, class: "tick" }));
-      const label = s("text", { x: Math.min(x(ms) + 2, W - 30), y: H - 2 });
-      label.textContent = hr === 0 ? "now" : "+" + hr + "h";
-      svg.append(label);
     }
     for (const iv of pp.windows || []) {
       svg.append(s("rect", { class: "win", x: x(t(iv.Start)), y: top, width: Math.max(1, x(t(iv.End)) - x(t(iv.Start))), height: barH }));
@@ -231,7 +228,10 @@
       svg.append(r);
     }
     svg.append(s("line", { class: "now", x1: x(now()), x2: x(now()), y1: 0, y2: top + barH + 2 }));
-    return svg;
+    // Labels are HTML under the drawing: the drawing stretches to the
+    // card's width, which would stretch text drawn inside it.
+    const labels = h("div", { class: "axis" }, ...["now", "+6h", "+12h", "+18h", "+24h"].map((l) => h("span", {}, l)));
+    return h("div", { class: "tl" }, svg, labels);
   }
 
   function renderPolicies(policies, plan) {
