@@ -222,8 +222,11 @@ func timelinePlot(r Report) template.HTML {
 	y := func(n int) float64 { return float64(top+plotH) - float64(plotH)*float64(n)/float64(yMax) }
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="experiments and halts over time" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`, width, height, width, height)
-	for i := 0; i <= 4; i++ {
-		n := yMax * i / 4
+	// yMax is 1, 2, 5, 10, 20, 50…: five gridlines split it evenly from
+	// 5 up, one per unit below.
+	lines := min(yMax, 5)
+	for i := 0; i <= lines; i++ {
+		n := yMax * i / lines
 		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#e6e9ec"/>`, left, y(n), width-right, y(n))
 		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end" dominant-baseline="middle" fill="#5b6670">%d</text>`, left-6, y(n), n)
 	}
