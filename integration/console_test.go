@@ -210,6 +210,7 @@ func TestConsoleHaltButtonNeedsTheRightToken(t *testing.T) {
 
 	b.Do(30*time.Second, "open the console", chromedp.Navigate(a.URL()+"/"))
 	csWaitText(t, b, 10*time.Second, "#state", "LOCKED")
+	csWaitText(t, b, 5*time.Second, "#faults-empty", "Unknown: the agent answers only with an accepted token.")
 	csAsk(b, "#halt-btn", "no token")
 	csWaitText(t, b, 10*time.Second, "#notice", "Refused: halt was not done: missing bearer token")
 	csWaitText(t, b, 5*time.Second, "#notice", "(HTTP 401)")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the integration tests need (Prometheus, Alertmanager, headless
-# Chromium), from Debian's packages, when it
-# is missing. Idempotent; safe to run on every `make test`.
+# Chromium), from Debian's packages, when it is missing. Idempotent; safe to
+# run on every `make test`.
 set -euo pipefail
 
 need=()

@@ -127,7 +127,26 @@
   function fillTable(id, rows, emptyId) {
     const body = document.querySelector("#" + id + " tbody");
     body.replaceChildren(...rows);
-    if (emptyId) $(emptyId).hidden = rows.length > 0;
+    if (emptyId) {
+      const e = $(emptyId);
+      if (e.dataset.text === undefined) e.dataset.text = e.textContent;
+      e.textContent = e.dataset.text;
+      e.hidden = rows.length > 0;
+    }
+  }
+
+  // locked shows that nothing is known, rather than an empty fleet, while
+  // the agent refuses to answer without a (right) token.
+  const UNKNOWN = "Unknown: the agent answers only with an accepted token.";
+  function locked() {
+    last.status = null;
+    for (const [id, empty] of [["faults", "faults-empty"], ["sources", "sources-empty"], ["history", "history-empty"]]) {
+      fillTable(id, [], empty);
+      $(empty).textContent = UNKNOWN;
+    }
+    $("faults-count").textContent = "";
+    $("policies").replaceChildren(h("p", { class: "muted" }, UNKNOWN));
+    $("endpoints-section").hidden = true;
   }
 
   function notice(text, info) {
@@ -317,6 +336,7 @@
         $("state").textContent = "LOCKED";
         $("state-detail").textContent = "enter an API token below to see and control tumult";
         $("top").className = "state-unknown";
+        locked();
       } else {
         $("live").textContent = "connection lost " + (lastOK ? dur(Date.now() - lastOK) + " ago" : "") + ": " + st.error;
         $("top").className = "state-unknown";
