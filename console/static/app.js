@@ -126,6 +126,12 @@
 
   function fillTable(id, rows, emptyId) {
     const body = document.querySelector("#" + id + " tbody");
+    // Each cell carries its column's name: on a phone the rows become
+    // cards and the names label the cells.
+    const names = Array.from(document.querySelectorAll("#" + id + " thead th")).map((th) => th.textContent);
+    for (const tr of rows) {
+      Array.from(tr.children).forEach((td, i) => td.setAttribute("data-label", names[i] || ""));
+    }
     body.replaceChildren(...rows);
     if (emptyId) {
       const e = $(emptyId);
@@ -202,19 +208,23 @@
     }), "sources-empty");
   }
 
-  // Endpoint reachability, when the agent reports it: a list of objects
-  // with a name and a reachable/up/ok flag, a time and an error.
+  // Endpoint reachability, when the agent reports it: each docker or
+  // nomad block with its state (up, down, unchecked, unused), the last
+  // check and its error. Older agents report none: the card stays hidden.
+  const ENDPOINT_BADGE = { up: "ok", down: "bad", unchecked: "skipped", unused: "skipped" };
   function renderEndpoints(eps) {
     const sec = $("endpoints-section");
     if (!Array.isArray(eps) || eps.length === 0) { sec.hidden = true; return; }
     sec.hidden = false;
     fillTable("endpoints", eps.map((e) => {
       const name = e.name || [e.driver, e.endpoint].filter(Boolean).join("/") || "—";
-      const ok = e.reachable !== undefined ? e.reachable : (e.up !== undefined ? e.up : e.ok);
-      const when = e.last_check || e.checked || e.last_ok || e.last_read;
+      let state = e.state;
+      if (!state && (e.reachable !== undefined || e.up !== undefined)) state = (e.reachable || e.up) ? "up" : "down";
+      const when = e.checked || e.last_check;
       return h("tr", { "data-endpoint": name },
-        h("td", {}, name),
-        h("td", {}, ok === undefined ? "—" : badge(ok ? "reachable" : "unreachable", ok ? "ok" : "bad")),
+        h("td", {}, name, e.policies && e.policies.length ? h("div", { class: "muted small" }, e.policies.join(", ")) : null),
+        h("td", {}, state ? badge(state, ENDPOINT_BADGE[state] || "skipped") : "—",
+          e.since ? h("div", { class: "muted small" }, "since " + ago(e.since)) : null),
         h("td", { class: "num" }, when ? ago(when) : "—"),
         h("td", { class: e.error ? "error" : "muted" }, e.error || "—"));
     }));
