@@ -68,7 +68,7 @@ func TestConsoleRendersEveryPart(t *testing.T) {
 	history := []ledger.Record{{
 		ID: "20261130-000100-0000bbbb", Policy: "checkout-crash", Actor: "ana", ActorReason: "game day",
 		Member: targets.Member{Name: "checkout-api-1"}, Fault: policies.FaultSpec{Kind: policies.FaultKill},
-		Phase:  ledger.Finished, Result: ledger.Failed, Reason: "not recovered within 3m: steady state 0.2 not in [-inf, 0.01]",
+		Phase: ledger.Finished, Result: ledger.Failed, Reason: "not recovered within 3m: steady state 0.2 not in [-inf, 0.01]",
 		Injected: now.Add(-20 * time.Minute), Finished: now.Add(-15 * time.Minute),
 	}}
 	plan := scheduler.Plan{From: now, To: now.Add(24 * time.Hour), Policies: []scheduler.PolicyPlan{
