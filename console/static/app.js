@@ -72,7 +72,10 @@
   function ago(s) {
     const ms = t(s);
     if (!isFinite(ms)) return "never";
-    return dur(now() - ms) + " ago";
+    // The server's clock is known to a second: a moment ago is "just now",
+    // never a negative age.
+    const d = now() - ms;
+    return d < 1000 ? "just now" : dur(d) + " ago";
   }
 
   function until(s) {
