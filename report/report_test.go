@@ -218,3 +218,22 @@ func TestSecs(t *testing.T) {
 		require.Equal(t, want, Secs(in))
 	}
 }
+
+func TestHaltsCountTransitionsIntoHaltedOnly(t *testing.T) {
+	changes := []ledger.ControlChange{
+		{At: t0, From: ledger.Armed, To: ledger.Halted, Actor: "guardian", Source: "alertmanager/main", Reason: "alert A"},
+		// Halted again by another wire while halted: the same halt.
+		{At: t0.Add(time.Minute), From: ledger.Halted, To: ledger.Halted, Actor: "guardian", Source: "slo/x", Reason: "burn"},
+		{At: t0.Add(2 * time.Minute), From: ledger.Halted, To: ledger.Armed, Actor: "ana", Source: "cli", Reason: "clear"},
+		// A policy halt ends when that policy's entry goes, not the global one.
+		{At: t0.Add(3 * time.Minute), Policy: "p", From: ledger.Armed, To: ledger.Halted, Actor: "guardian", Source: "slo/p", Reason: "burn p"},
+		{At: t0.Add(4 * time.Minute), From: ledger.Armed, To: ledger.Paused, Actor: "ana", Source: "cli", Reason: "deploy"},
+		{At: t0.Add(5 * time.Minute), Policy: "p", From: ledger.Halted, To: ledger.Armed},
+	}
+	r, err := Make(nil, changes, Options{From: t0, To: t0.Add(time.Hour)})
+	require.NoError(t, err)
+	require.Equal(t, []Halt{
+		{At: t0, Actor: "guardian", Source: "alertmanager/main", Reason: "alert A", Seconds: 120},
+		{At: t0.Add(3 * time.Minute), Policy: "p", Actor: "guardian", Source: "slo/p", Reason: "burn p", Seconds: 120},
+	}, r.Halts)
+}
