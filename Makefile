@@ -25,7 +25,7 @@ build: ## Build bin/tumult
 	CGO_ENABLED=0 $(GO) build -buildvcs=auto -o $(BIN) ./cmd/tumult
 
 .PHONY: deps
-deps: ## Install what the integration tests need (Prometheus, Alertmanager, a cached Consul build)
+deps: ## Install what the integration tests need (Prometheus, Alertmanager, headless Chromium, a cached Consul build)
 	@./scripts/deps.sh
 	@./scripts/consul.sh >/dev/null
 
