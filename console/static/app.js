@@ -246,18 +246,23 @@
       const ms = from + hr * 3600e3;
       svg.append(s("line", { x1: x(ms), x2: x(ms), y1: top, y2: top + barH + 3, class: "tick" }));
     }
-    for (const iv of pp.windows || []) {
-      svg.append(s("rect", { class: "win", x: x(t(iv.Start)), y: top, width: Math.max(1, x(t(iv.End)) - x(t(iv.Start))), height: barH }));
-    }
-    for (const iv of pp.open || []) {
-      svg.append(s("rect", { class: "open", x: x(t(iv.Start)), y: top + 3, width: Math.max(1, x(t(iv.End)) - x(t(iv.Start))), height: barH - 6 }));
-    }
+    // An interval is {start, end} (older agents: {Start, End}); one that
+    // does not parse is left out rather than drawn wrong.
+    const bar = (iv, cls, y, height) => {
+      const a = t(iv.start || iv.Start), b = t(iv.end || iv.End);
+      if (!isFinite(a) || !isFinite(b)) return null;
+      const r = s("rect", { class: cls, x: x(a), y, width: Math.max(1, x(b) - x(a)), height });
+      svg.append(r);
+      return r;
+    };
+    for (const iv of pp.windows || []) bar(iv, "win", top, barH);
+    for (const iv of pp.open || []) bar(iv, "open", top + 3, barH - 6);
     for (const fz of pp.freezes || []) {
-      const r = s("rect", { class: "freeze", x: x(t(fz.Start)), y: top, width: Math.max(1, x(t(fz.End)) - x(t(fz.Start))), height: barH });
+      const r = bar(fz, "freeze", top, barH);
+      if (!r) continue;
       const title = s("title", {});
       title.textContent = "freeze: " + (fz.reason || "");
       r.append(title);
-      svg.append(r);
     }
     svg.append(s("line", { class: "now", x1: x(now()), x2: x(now()), y1: 0, y2: top + barH + 2 }));
     // Labels are HTML under the drawing: the drawing stretches to the
