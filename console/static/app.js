@@ -192,7 +192,7 @@
         h("td", {}, f.policy),
         h("td", {}, kind + (f.dry_run ? " (dry run)" : "")),
         h("td", {}, badge(f.phase || "—")),
-        h("td", { class: "num" }, isFinite(left) ? (left > 0 ? dur(left) : "restoring") : "—"),
+        h("td", { class: "num" }, isFinite(left) && left > 0 && f.phase === "injected" ? dur(left) : (f.phase === "injected" ? "due" : f.phase || "—")),
         h("td", {}, f.actor || "—"));
     }), "faults-empty");
   }
