@@ -52,6 +52,7 @@ func runEnv(e *env, args []string) int {
 	c.HelpWriter = e.out
 	c.ErrorWriter = e.err
 	c.Commands = commands
+	c.HiddenCommands = []string{"helper"}
 	code, err := c.Run()
 	if err != nil {
 		fmt.Fprintf(e.err, "tumult: %v\n", err)
@@ -74,6 +75,7 @@ func (e *env) commands() map[string]cli.CommandFactory {
 		"faults":   cmd(&faultsCmd{oncall{env: e, name: "faults"}}),
 		"history":  cmd(&historyCmd{oncall{env: e, name: "history"}}),
 		"reload":   cmd(&reloadCmd{oncall{env: e, name: "reload"}}),
+		"helper":   cmd(&helperCmd{env: e}),
 	}
 }
 
