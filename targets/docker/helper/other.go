@@ -3,9 +3,9 @@
 package helper
 
 func applyNet(NetSpec) (string, error) { return "", errNotLinux }
-func cleanNet() (int, error)            { return 0, errNotLinux }
+func cleanNet() (int, error)           { return 0, errNotLinux }
 
 type delayStage struct{}
 
-func startDelayStage(NetSpec) (*delayStage, error) { return nil, errNotLinux }
+func startDelayStage(NetSpec) (*delayStage, error)                    { return nil, errNotLinux }
 func (*delayStage) run(ctx interface{ Done() <-chan struct{} }) error { return errNotLinux }
