@@ -100,8 +100,7 @@ func (t *Target) helperImage(ctx context.Context) (string, error) {
 	if err := checkStatic(prog); err != nil {
 		return "", fmt.Errorf("%s cannot run in a FROM scratch helper: %w; build tumult with CGO_ENABLED=0 or set helper_image", bin, err)
 	}
-	sum := sha256.Sum256(prog)
-	tag := "tumult-helper:" + hex.EncodeToString(sum[:])[:16]
+	tag := HelperImageTag(prog)
 	if _, err := t.hcli.ImageInspect(ctx, tag); err == nil {
 		t.image = tag
 		return tag, nil
@@ -113,6 +112,13 @@ func (t *Target) helperImage(ctx context.Context) (string, error) {
 	t.log.Info("built helper image", "image", tag, "took", time.Since(began).Round(time.Millisecond))
 	t.image = tag
 	return tag, nil
+}
+
+// HelperImageTag is the tag of the helper image tumult builds from the
+// binary prog: one image per build of tumult, found again after restarts.
+func HelperImageTag(prog []byte) string {
+	sum := sha256.Sum256(prog)
+	return "tumult-helper:" + hex.EncodeToString(sum[:])[:16]
 }
 
 // checkStatic refuses a dynamically linked binary: a scratch image has no

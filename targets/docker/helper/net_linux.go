@@ -330,3 +330,32 @@ func cleanNet() (int, error) {
 	}
 	return removed, errors.Join(errs...)
 }
+
+// countNet counts what Clean would remove, removing nothing.
+func countNet() (int, error) {
+	n := 0
+	c, err := nftables.New()
+	if err != nil {
+		return 0, fmt.Errorf("open nftables: %w", err)
+	}
+	defer c.CloseLasting()
+	if _, err := c.ListTableOfFamily(TableName, nftables.TableFamilyINet); err == nil {
+		n++
+	}
+	links, err := netlink.LinkList()
+	if err != nil {
+		return 0, fmt.Errorf("list interfaces: %w", err)
+	}
+	for _, l := range links {
+		qs, err := netlink.QdiscList(l)
+		if err != nil {
+			return 0, fmt.Errorf("list qdiscs of %s: %w", l.Attrs().Name, err)
+		}
+		for _, q := range qs {
+			if q.Attrs().Parent == netlink.HANDLE_ROOT && q.Attrs().Handle == rootHandle() {
+				n++
+			}
+		}
+	}
+	return n, nil
+}

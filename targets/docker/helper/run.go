@@ -15,7 +15,7 @@ import (
 // restore stops it.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) < 1 {
-		fmt.Fprintln(stderr, "usage: tumult helper net|stress|clean [SPEC]")
+		fmt.Fprintln(stderr, "usage: tumult helper net|stress|clean|check [SPEC]")
 		return 2
 	}
 	switch args[0] {
@@ -48,6 +48,14 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, Ready(MechCgroup))
 		stress(ctx, spec)
 		fmt.Fprintln(stdout, Cleaned(0))
+		return 0
+	case "check":
+		n, err := countNet()
+		if err != nil {
+			fmt.Fprintln(stdout, Failed(err))
+			return 1
+		}
+		fmt.Fprintf(stdout, "tumult-helper found %d\n", n)
 		return 0
 	case "clean":
 		n, err := cleanNet()
