@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/docker/go-connections/nat"
 	"github.com/stretchr/testify/require"
 
 	"github.com/inferensys/tumult/integration/harness"
@@ -300,10 +302,16 @@ func TestNetworkFaultOnAMemberRestartedMeanwhile(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, targets.Recovered, out.How, "a restarted member has a fresh namespace")
 	require.Empty(t, helpersLeft(ctx, t, w.cli, w.member.ID))
+	// The restart may publish the port anew.
+	info := inspect(ctx, t, w.cli, w.member.ID)
+	bindings := info.NetworkSettings.Ports[nat.Port(fmt.Sprintf("%d/tcp", harness.FleetPort))]
+	require.NotEmpty(t, bindings)
+	w.self.HostPort, _ = strconv.Atoi(bindings[0].HostPort)
 	require.Eventually(t, func() bool {
 		d, err := httpGet(ctx, w.self.URL()+"/health", 2*time.Second)
 		return err == nil && d < 150*time.Millisecond
 	}, 20*time.Second, 100*time.Millisecond, "the member answers undelayed")
+	require.Equal(t, "tumult-helper found 0", kernelLeftovers(ctx, t, w.cli, w.member.ID))
 }
 
 func TestNetworkFaultOnAMemberGoneMeanwhile(t *testing.T) {
@@ -339,7 +347,9 @@ func cpuShare(ctx context.Context, t *testing.T, cli *client.Client, id string) 
 
 func TestStressRaisesCPUToTheQuotaThenFalls(t *testing.T) {
 	ctx := testCtx(t, 3*time.Minute)
-	const quota = 0.5
+	// A small quota, so that the stressors reach it even on a busy
+	// machine: the point is that the member's own limit bounds them.
+	const quota = 0.1
 	w := newNFWorld(ctx, t, quota)
 	before := cpuShare(ctx, t, w.cli, w.member.ID)
 	f := policies.FaultSpec{Kind: policies.FaultStress, Duration: time.Minute, Stress: &policies.StressFault{CPUWorkers: 2, CPULoad: 100}}
@@ -347,16 +357,16 @@ func TestStressRaisesCPUToTheQuotaThenFalls(t *testing.T) {
 	var during float64
 	require.Eventually(t, func() bool {
 		during = cpuShare(ctx, t, w.cli, w.member.ID)
-		return during >= 0.8*quota
+		return during >= 0.7*quota
 	}, 20*time.Second, 10*time.Millisecond, "the member's CPU should rise to its quota")
 	t.Logf("member CPU: %.2f before, %.2f during stress (quota %.2f)", before, during, quota)
-	require.LessOrEqual(t, during, quota*1.2, "the member's own quota bounds the stressors")
+	require.LessOrEqual(t, during, quota*1.3, "the member's own quota bounds the stressors")
 	_, err := w.tg.Restore(ctx, w.member, f)
 	require.NoError(t, err)
 	var after float64
 	require.Eventually(t, func() bool {
 		after = cpuShare(ctx, t, w.cli, w.member.ID)
-		return after < 0.1
+		return after < quota/3
 	}, 20*time.Second, 10*time.Millisecond, "the member's CPU should fall after restore")
 	t.Logf("member CPU after restore: %.2f", after)
 	require.Empty(t, helpersLeft(ctx, t, w.cli, w.member.ID))
