@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/netip"
 
 	"github.com/google/nftables"
@@ -67,7 +68,9 @@ func shapedLinks() ([]netlink.Link, error) {
 	}
 	var out []netlink.Link
 	for _, l := range all {
-		if l.Attrs().Flags&unix.IFF_LOOPBACK != 0 {
+		// Loopback stays untouched, as do interfaces that are down (the
+		// tunnel devices some kernels create in every namespace).
+		if l.Attrs().Flags&net.FlagLoopback != 0 || l.Attrs().Flags&net.FlagUp == 0 {
 			continue
 		}
 		out = append(out, l)
@@ -319,7 +322,7 @@ func cleanNet() (int, error) {
 			continue
 		}
 		for _, q := range qs {
-			if q.Attrs().Parent == netlink.HANDLE_ROOT && q.Attrs().Handle == rootHandle() {
+			if q.Attrs().LinkIndex == l.Attrs().Index && q.Attrs().Parent == netlink.HANDLE_ROOT && q.Attrs().Handle == rootHandle() {
 				if err := netlink.QdiscDel(q); err != nil && !errors.Is(err, unix.ENOENT) {
 					errs = append(errs, fmt.Errorf("delete %s qdisc on %s: %w", q.Type(), l.Attrs().Name, err))
 					continue
@@ -331,31 +334,31 @@ func cleanNet() (int, error) {
 	return removed, errors.Join(errs...)
 }
 
-// countNet counts what Clean would remove, removing nothing.
-func countNet() (int, error) {
-	n := 0
+// countNet lists what Clean would remove, removing nothing.
+func countNet() ([]string, error) {
+	var found []string
 	c, err := nftables.New()
 	if err != nil {
-		return 0, fmt.Errorf("open nftables: %w", err)
+		return nil, fmt.Errorf("open nftables: %w", err)
 	}
 	defer c.CloseLasting()
 	if _, err := c.ListTableOfFamily(TableName, nftables.TableFamilyINet); err == nil {
-		n++
+		found = append(found, "nftables table inet "+TableName)
 	}
 	links, err := netlink.LinkList()
 	if err != nil {
-		return 0, fmt.Errorf("list interfaces: %w", err)
+		return nil, fmt.Errorf("list interfaces: %w", err)
 	}
 	for _, l := range links {
 		qs, err := netlink.QdiscList(l)
 		if err != nil {
-			return 0, fmt.Errorf("list qdiscs of %s: %w", l.Attrs().Name, err)
+			return nil, fmt.Errorf("list qdiscs of %s: %w", l.Attrs().Name, err)
 		}
 		for _, q := range qs {
-			if q.Attrs().Parent == netlink.HANDLE_ROOT && q.Attrs().Handle == rootHandle() {
-				n++
+			if q.Attrs().LinkIndex == l.Attrs().Index && q.Attrs().Parent == netlink.HANDLE_ROOT && q.Attrs().Handle == rootHandle() {
+				found = append(found, q.Type()+" qdisc on "+l.Attrs().Name)
 			}
 		}
 	}
-	return n, nil
+	return found, nil
 }

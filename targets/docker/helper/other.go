@@ -4,7 +4,7 @@ package helper
 
 func applyNet(NetSpec) (string, error) { return "", errNotLinux }
 func cleanNet() (int, error)           { return 0, errNotLinux }
-func countNet() (int, error)           { return 0, errNotLinux }
+func countNet() ([]string, error)      { return nil, errNotLinux }
 
 type delayStage struct{}
 

@@ -50,12 +50,15 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, Cleaned(0))
 		return 0
 	case "check":
-		n, err := countNet()
+		found, err := countNet()
 		if err != nil {
 			fmt.Fprintln(stdout, Failed(err))
 			return 1
 		}
-		fmt.Fprintf(stdout, "tumult-helper found %d\n", n)
+		fmt.Fprintf(stdout, "tumult-helper found %d\n", len(found))
+		for _, f := range found {
+			fmt.Fprintln(stdout, "  "+f)
+		}
 		return 0
 	case "clean":
 		n, err := cleanNet()
