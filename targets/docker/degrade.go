@@ -31,6 +31,9 @@ func (t *Target) injectDegrade(ctx context.Context, m targets.Member, f policies
 	fail := func(err error) error {
 		return &targets.Error{Driver: driverName, Endpoint: t.opts.Name, Op: op(verb, m), Class: classify(err), Err: err}
 	}
+	if t.hcli == nil {
+		return refuse(errors.New("this endpoint has no client for helper containers"))
+	}
 	if st.Paused {
 		return refuse(errors.New("container is paused"))
 	}
@@ -60,7 +63,8 @@ func (t *Target) injectDegrade(ctx context.Context, m targets.Member, f policies
 	began := t.opts.Now()
 	id, mech, err := t.startHelper(ctx, m, st, run)
 	if err != nil {
-		if strings.Contains(err.Error(), "need") || strings.Contains(err.Error(), "already has") {
+		var no *helperRefusal
+		if errors.As(err, &no) {
 			return refuse(err) // the kernel or the member cannot take this fault
 		}
 		return fail(err)

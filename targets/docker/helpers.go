@@ -203,8 +203,12 @@ func (t *Target) startHelper(ctx context.Context, m targets.Member, st container
 		return "", "", err
 	}
 	st2, err := t.waitHelper(ctx, id, func(s helper.Status, exited bool) bool { return s.Mechanism != "" || s.Err != "" || exited })
-	if err == nil && st2.Mechanism == "" {
-		err = errors.New(orText(st2.Err, "helper exited before it was ready"))
+	switch {
+	case err != nil:
+	case st2.Err != "":
+		err = &helperRefusal{msg: st2.Err}
+	case st2.Mechanism == "":
+		err = errors.New("helper exited before it was ready")
 	}
 	if err != nil {
 		t.removeHelper(context.WithoutCancel(ctx), id)
@@ -358,6 +362,13 @@ func (t *Target) removeHelper(ctx context.Context, id string) {
 		t.log.Warn("remove helper container", "helper_id", targets.ShortID(id), "error", err)
 	}
 }
+
+// helperRefusal is a helper's own "cannot": the member's kernel or
+// network namespace cannot take the fault (no netem for corrupt, a qdisc
+// tumult did not add). Asking again gets the same answer.
+type helperRefusal struct{ msg string }
+
+func (e *helperRefusal) Error() string { return e.msg }
 
 func orText(s, def string) string {
 	if s == "" {
