@@ -2,6 +2,10 @@
 
 package helper
 
+import "errors"
+
+var errNotLinux = errors.New("network faults need Linux")
+
 func applyNet(NetSpec) (string, error) { return "", errNotLinux }
 func cleanNet() (int, error)           { return 0, errNotLinux }
 func countNet() ([]string, error)      { return nil, errNotLinux }

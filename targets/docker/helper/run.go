@@ -2,7 +2,6 @@ package helper
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -118,5 +117,3 @@ func untilCtx(ctx context.Context, until time.Time) (context.Context, context.Ca
 	}
 	return context.WithDeadline(ctx, until)
 }
-
-var errNotLinux = errors.New("network faults need Linux")
