@@ -371,3 +371,27 @@ func TestStressRaisesCPUToTheQuotaThenFalls(t *testing.T) {
 	t.Logf("member CPU after restore: %.2f", after)
 	require.Empty(t, helpersLeft(ctx, t, w.cli, w.member.ID))
 }
+
+func TestLeftoverHelpersAreSweptBeforeTheFirstHelperWork(t *testing.T) {
+	ctx := testCtx(t, 3*time.Minute)
+	w := newNFWorld(ctx, t, 0)
+	// A leftover: a helper whose member is long gone, as a crash between
+	// a fault's end and its helper's removal would leave.
+	prog, err := os.ReadFile(harness.TumultBinary(t))
+	require.NoError(t, err)
+	gone := strings.Repeat("f", 64)
+	created, err := w.cli.ContainerCreate(ctx, &container.Config{Image: docker.HelperImageTag(prog), Cmd: []string{"clean"},
+		Labels: map[string]string{"tumult.helper": "network", "tumult.helper.member": gone}},
+		&container.HostConfig{NetworkMode: "none"}, nil, nil, "")
+	require.NoError(t, err)
+	t.Cleanup(func() { harness.RemoveContainer(t, w.cli, created.ID) })
+	require.Len(t, helpersLeft(ctx, t, w.cli, gone), 1)
+
+	tg := newDockerTarget(t, docker.Options{HelperBinary: harness.TumultBinary(t)}) // as after a restart
+	f := netFault(time.Minute, policies.NetFault{Loss: 5})
+	require.NoError(t, tg.Inject(ctx, w.member, f))
+	require.Empty(t, helpersLeft(ctx, t, w.cli, gone), "the leftover is removed")
+	require.Len(t, helpersLeft(ctx, t, w.cli, w.member.ID), 1, "the live fault's helper stays")
+	_, err = tg.Restore(ctx, w.member, f)
+	require.NoError(t, err)
+}

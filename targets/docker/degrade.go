@@ -37,6 +37,7 @@ func (t *Target) injectDegrade(ctx context.Context, m targets.Member, f policies
 	if st.Paused {
 		return refuse(errors.New("container is paused"))
 	}
+	t.sweepOnce.Do(func() { t.sweepHelpers(ctx) })
 	until := t.opts.Now().Add(f.Duration + deadMansGrace)
 	var run helperRun
 	switch f.Kind {
@@ -185,6 +186,7 @@ func (t *Target) restoreDegrade(ctx context.Context, m targets.Member, f policie
 		return targets.Outcome{}, &targets.Error{Driver: driverName, Endpoint: t.opts.Name, Op: op("restore", m),
 			Class: targets.ErrRefused, Err: errors.New("this endpoint has no client for helper containers")}
 	}
+	t.sweepOnce.Do(func() { t.sweepHelpers(ctx) })
 	helpers, err := t.helpersOf(ctx, m.ID)
 	if err != nil {
 		return targets.Outcome{}, t.fail(op("list helpers of", m), err)
@@ -233,4 +235,32 @@ func (t *Target) restoreDegrade(ctx context.Context, m targets.Member, f policie
 		return targets.Outcome{How: targets.Unaffected}, nil
 	}
 	return targets.Outcome{How: targets.Restored}, nil
+}
+
+// sweepHelpers removes the helper containers that hold no fault: those
+// that have exited (their fault undone, or dead) and those whose member
+// no longer exists. A crash between a helper's end and its removal, or a
+// member removed by hand, leaves such containers behind. Running helpers
+// of existing members hold faults: their records restore them. Best
+// effort, once per Target: a failure is logged.
+func (t *Target) sweepHelpers(ctx context.Context) {
+	args := filters.NewArgs()
+	args.Add("label", labelHelper)
+	cctx, cancel := context.WithTimeout(ctx, t.opts.CallTimeout)
+	defer cancel()
+	cs, err := t.hcli.ContainerList(cctx, container.ListOptions{All: true, Filters: args})
+	if err != nil {
+		t.log.Warn("list helper containers to sweep", "error", err)
+		return
+	}
+	for _, c := range cs {
+		member := c.Labels[labelHelperMember]
+		if c.State == container.StateRunning && member != "" {
+			if _, err := t.hcli.ContainerInspect(cctx, member); err == nil || !errors.Is(classify(err), targets.ErrGone) {
+				continue
+			}
+		}
+		t.log.Info("removing leftover helper container", "helper_id", targets.ShortID(c.ID), "member_id", targets.ShortID(member), "state", c.State)
+		t.removeHelper(ctx, c.ID)
+	}
 }

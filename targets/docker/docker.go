@@ -106,6 +106,8 @@ type Target struct {
 	hcli    helperClient
 	imageMu sync.Mutex
 	image   string // the helper image, once known
+	// sweepOnce removes leftover helpers before the first helper work.
+	sweepOnce sync.Once
 }
 
 var _ targets.Target = (*Target)(nil)
