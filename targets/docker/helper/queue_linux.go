@@ -100,10 +100,19 @@ func (s *delayStage) send(typ uint16, flags netlink.HeaderFlags, attrs []netlink
 
 // run receives packets and releases them after their delay until ctx ends.
 func (s *delayStage) run(ctx context.Context) error {
-	defer s.conn.Close()
+	released := make(chan struct{})
+	defer func() {
+		// Accept what is still held before closing: closing the socket
+		// would make the kernel drop the packets still in the queue.
+		<-released
+		_ = s.conn.Close()
+	}()
 	stop := context.AfterFunc(ctx, func() { _ = s.conn.SetReadDeadline(time.Now()) })
 	defer stop()
-	go s.release(ctx)
+	go func() {
+		defer close(released)
+		s.release(ctx)
+	}()
 	for {
 		msgs, err := s.conn.Receive()
 		if ctx.Err() != nil {
@@ -169,18 +178,30 @@ func (s *delayStage) release(ctx context.Context) {
 		}
 		s.mu.Unlock()
 		for _, id := range due {
-			hdr := binary.BigEndian.AppendUint32(nil, nfAccept)
-			hdr = binary.BigEndian.AppendUint32(hdr, id)
-			_ = s.send(msgVerdict, netlink.Request, []netlink.Attribute{{Type: attrVerdictHdr, Data: hdr}})
+			s.accept(id)
 		}
 		timer.Reset(next)
 		select {
 		case <-ctx.Done():
+			s.mu.Lock()
+			rest := s.pending
+			s.pending = nil
+			s.mu.Unlock()
+			for _, p := range rest {
+				s.accept(p.id)
+			}
 			return
 		case <-s.wake:
 		case <-timer.C:
 		}
 	}
+}
+
+// accept lets one held packet go.
+func (s *delayStage) accept(id uint32) {
+	hdr := binary.BigEndian.AppendUint32(nil, nfAccept)
+	hdr = binary.BigEndian.AppendUint32(hdr, id)
+	_ = s.send(msgVerdict, netlink.Request, []netlink.Attribute{{Type: attrVerdictHdr, Data: hdr}})
 }
 
 type pending struct {
