@@ -43,6 +43,12 @@ type nfWorld struct {
 	self, a, b   harness.Container
 	aLabels      map[string]string
 	memberLabels map[string]string
+	run          string
+}
+
+// peer names the labels of one of this world's peers, for to blocks.
+func (w *nfWorld) peer(role string) map[string]string {
+	return map[string]string{runLabel: w.run, "role": role}
 }
 
 func newNFWorld(ctx context.Context, t *testing.T, cpus float64) *nfWorld {
@@ -53,6 +59,7 @@ func newNFWorld(ctx context.Context, t *testing.T, cpus float64) *nfWorld {
 	w := &nfWorld{cli: cli}
 	w.memberLabels = map[string]string{runLabel: run, "tumult.enable": "true", "role": "member"}
 	w.aLabels = map[string]string{runLabel: run, "role": "peer-a"}
+	w.run = run
 	start := func(name string, labels map[string]string, cpus float64) harness.Container {
 		return harness.StartFleet(ctx, t, cli, harness.FleetOptions{Prefix: run + "-" + name, N: 1, Labels: labels,
 			PublishPorts: true, Networks: []string{net}, CPUs: cpus, Parallel: 1})[0]
@@ -211,14 +218,16 @@ func TestNetworkDelayToOnlyTheNamedPeer(t *testing.T) {
 	ctx := testCtx(t, 3*time.Minute)
 	w := newNFWorld(ctx, t, 0)
 	const delay = 300 * time.Millisecond
-	f := netFault(time.Minute, policies.NetFault{Delay: delay, To: &policies.Destinations{Labels: map[string]string{"role": "peer-a"}}})
+	f := netFault(time.Minute, policies.NetFault{Delay: delay, To: &policies.Destinations{Labels: w.peer("peer-a")}})
 	baseA, baseB := medianDial(ctx, t, w.self, w.a, 3), medianDial(ctx, t, w.self, w.b, 3)
 	w.inject(ctx, t, f)
 	toA, toB := medianDial(ctx, t, w.self, w.a, 3), medianDial(ctx, t, w.self, w.b, 3)
 	host := medianGet(ctx, t, w.self, 3)
 	t.Logf("dial from the member: peer-a %s → %s, peer-b %s → %s; host GET during: %s", baseA, toA, baseB, toB, host)
 	require.GreaterOrEqual(t, toA, baseA+delay, "the named peer should see the delay")
-	require.Less(t, toB, baseB+delay/2, "another peer should not")
+	// Compared with the named peer, not with a baseline: a dial includes a
+	// name lookup through Docker's resolver, slow at times on a busy host.
+	require.Less(t, toB, toA-delay/2, "another peer should not")
 	require.Less(t, host, delay/2, "traffic back to the host should not")
 	_, err := w.tg.Restore(ctx, w.member, f)
 	require.NoError(t, err)
@@ -229,7 +238,7 @@ func TestNetworkLossNearItsPercent(t *testing.T) {
 	ctx := testCtx(t, 3*time.Minute)
 	w := newNFWorld(ctx, t, 0)
 	const loss, probes = 30.0, 80
-	f := netFault(time.Minute, policies.NetFault{Loss: loss, To: &policies.Destinations{Labels: map[string]string{"role": "peer-b"}}})
+	f := netFault(time.Minute, policies.NetFault{Loss: loss, To: &policies.Destinations{Labels: w.peer("peer-b")}})
 	w.inject(ctx, t, f)
 	// A dial fails when its SYN is lost: the kernel retries only after 1s,
 	// past the probe's timeout.
@@ -254,7 +263,7 @@ func TestPartitionCutsTheNamedPeerOnly(t *testing.T) {
 	ctx := testCtx(t, 3*time.Minute)
 	w := newNFWorld(ctx, t, 0)
 	f := policies.FaultSpec{Kind: policies.FaultPartition, Duration: time.Minute,
-		Network: &policies.NetFault{To: &policies.Destinations{Labels: map[string]string{"role": "peer-a"}}}}
+		Network: &policies.NetFault{To: &policies.Destinations{Labels: w.peer("peer-a")}}}
 	mech := w.inject(ctx, t, f)
 	require.Equal(t, "netfilter", mech)
 	_, errA := dial(ctx, w.self, w.a, time.Second)

@@ -103,6 +103,7 @@ func (t *Target) netSpec(ctx context.Context, m targets.Member, f policies.Fault
 		for _, a := range addrs {
 			spec.CIDRs = append(spec.CIDRs, netip.PrefixFrom(a, a.BitLen()))
 		}
+		t.log.Debug("resolved the to block's labels", "member", m.Short(), "labels", labelString(n.To.Labels), "addresses", fmt.Sprint(addrs))
 	}
 	return spec, nil
 }
