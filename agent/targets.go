@@ -95,7 +95,7 @@ func (s *targetSet) docker(name string) (*docker.Target, error) {
 	for _, e := range s.cfg.Docker {
 		if e.Name == name {
 			return docker.New(docker.Options{
-				Name: e.Name, Host: e.Host, TLS: e.TLS,
+				Name: e.Name, Host: e.Host, TLS: e.TLS, HelperImage: e.HelperImage,
 				OptInLabel: s.cfg.Safety.OptInLabel, Protect: s.cfg.Safety.Protect,
 				Logger: s.log,
 			})

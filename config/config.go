@@ -44,6 +44,10 @@ type DockerEndpoint struct {
 	Name string
 	Host string
 	TLS  *TLSFiles
+	// HelperImage is the image of tumult's helper containers (network,
+	// partition and stress faults), present on the engine; empty: tumult
+	// builds its own there from its binary.
+	HelperImage string
 }
 
 // NomadCluster is one Nomad cluster.

@@ -57,7 +57,8 @@ docker "local" {
   host = "unix:///var/run/docker.sock"
 }
 docker "remote" {
-  host = "tcp://10.0.0.5:2376"
+  host         = "tcp://10.0.0.5:2376"
+  helper_image = "registry.example.com/tumult-helper:1.4"
   tls {
     ca_file   = "ca.pem"
     cert_file = "cert.pem"
@@ -106,7 +107,7 @@ guardian {
 	require.Equal(t, HTTPConfig{Address: "0.0.0.0:9000", TokensFile: "/etc/tumult/tokens"}, cfg.HTTP)
 	require.Equal(t, []DockerEndpoint{
 		{Name: "local", Host: "unix:///var/run/docker.sock"},
-		{Name: "remote", Host: "tcp://10.0.0.5:2376", TLS: &TLSFiles{CAFile: "ca.pem", CertFile: "cert.pem", KeyFile: "key.pem"}},
+		{Name: "remote", Host: "tcp://10.0.0.5:2376", HelperImage: "registry.example.com/tumult-helper:1.4", TLS: &TLSFiles{CAFile: "ca.pem", CertFile: "cert.pem", KeyFile: "key.pem"}},
 	}, cfg.Docker)
 	require.Equal(t, []NomadCluster{{Name: "prod", Address: "http://127.0.0.1:4646", Region: "eu", TokenEnv: "NOMAD_TOKEN"}}, cfg.Nomad)
 	require.Equal(t, &ConsulConfig{Address: "127.0.0.1:8500", Prefix: "chaos/", TokenEnv: "CONSUL_HTTP_TOKEN", SessionTTL: 10 * time.Second, LivenessTTL: 1500 * time.Millisecond, LockDelay: 3 * time.Second}, cfg.Consul)
@@ -136,6 +137,7 @@ func TestConfigErrors(t *testing.T) {
 		{"announce unknown", "alertmanager \"a\" {\n  address = \"http://127.0.0.1:9093\"\n}\nguardian {\n  announce = ‸\"b\"\n}\n", `announce "b" is not a alertmanager block`},
 		{"empty opt-in label", "safety {\n  opt_in_label = ‸\"\"\n}\n", "opt-in cannot be turned off"},
 		{"half a key pair", "docker \"x\" {\n  ‸tls {\n    cert_file = \"c\"\n  }\n}\n", "cert_file and key_file go together"},
+		{"blank helper image", "docker \"x\" {\n  helper_image = ‸\" \"\n}\n", "helper_image must be an image reference"},
 		{"two consul blocks", "consul {}\n‸consul {}\n", "Only one consul block is allowed here"},
 		{"poll interval too short", "alertmanager \"a\" {\n  address = \"http://127.0.0.1:9093\"\n  poll_interval = ‸\"1ms\"\n}\n", "poll_interval must be at least"},
 		{"poll slower than stale_after", "‸alertmanager \"a\" {\n  address = \"http://127.0.0.1:9093\"\n  poll_interval = \"20s\"\n}\n", "polled every 20s but guardian.stale_after is 15s"},

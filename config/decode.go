@@ -278,7 +278,7 @@ func decodeConfig(d *hclread.Diags, body hcl.Body, filename string) *Config {
 }
 
 func decodeDocker(d *hclread.Diags, hb *hcl.Block) DockerEndpoint {
-	ib := d.Read(hb, hclread.Spec{Attrs: []string{"host"}, Blocks: []hcl.BlockHeaderSchema{{Type: "tls"}}})
+	ib := d.Read(hb, hclread.Spec{Attrs: []string{"host", "helper_image"}, Blocks: []hcl.BlockHeaderSchema{{Type: "tls"}}})
 	e := DockerEndpoint{Name: hb.Labels[0], Host: DefaultDockerHost}
 	if a := ib.Attrs["host"]; a != nil {
 		if s, ok := d.Str(a); ok {
@@ -287,6 +287,14 @@ func decodeDocker(d *hclread.Diags, hb *hcl.Block) DockerEndpoint {
 				d.Errorf(a.Expr.Range(), "Invalid docker host", "host must be unix:///path/to/docker.sock or tcp://host:port; got %q.", s)
 			}
 			e.Host = s
+		}
+	}
+	if a := ib.Attrs["helper_image"]; a != nil {
+		if s, ok := d.Str(a); ok {
+			if strings.TrimSpace(s) == "" || strings.ContainsAny(s, " \t\n") {
+				d.Errorf(a.Expr.Range(), "Invalid helper image", "helper_image must be an image reference such as \"registry.example.com/tumult-helper:1.4\"; got %q.", s)
+			}
+			e.HelperImage = s
 		}
 	}
 	if tb := d.AtMostOne(ib, "tls"); tb != nil {

@@ -227,6 +227,10 @@ type Record struct {
 	Member targets.Member     `json:"member"`
 	Fault  policies.FaultSpec `json:"fault"`
 	DryRun bool               `json:"dry_run,omitempty"`
+	// Mechanism is how the driver put the fault in place where it had a
+	// choice: "netem" or "netfilter" for network faults (by what the
+	// member's kernel has), "cgroup" for stress.
+	Mechanism string `json:"mechanism,omitempty"`
 
 	Phase  Phase  `json:"phase"`
 	Result Result `json:"result,omitempty"`

@@ -141,6 +141,9 @@ func decodeFault(d *diags, hb *hcl.Block, drv Driver) FaultSpec {
 	kind := FaultKind(hb.Labels[0])
 	spec, ok := faultSpecs[kind]
 	if !ok {
+		spec, ok = faultSpecsNet[kind]
+	}
+	if !ok {
 		words := make([]string, len(FaultKinds))
 		for i, k := range FaultKinds {
 			words[i] = string(k)
@@ -161,6 +164,10 @@ func decodeFault(d *diags, hb *hcl.Block, drv Driver) FaultSpec {
 		if drv == DriverNomad {
 			d.Errorf(hb.DefRange, "Fault not supported by target", "A pause fault needs a docker target: Nomad cannot pause an allocation.")
 		}
+	}
+	if f.Degrades() {
+		decodeDegrade(d, hb, b, drv, &f)
+		return f
 	}
 	if a := b.Attrs["signal"]; a != nil {
 		if s, ok := d.Str(a); ok {

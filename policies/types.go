@@ -30,7 +30,7 @@ const (
 )
 
 // FaultKinds lists every fault kind, in the order the docs present them.
-var FaultKinds = []FaultKind{FaultKill, FaultStop, FaultPause, FaultRestart, FaultSignal}
+var FaultKinds = []FaultKind{FaultKill, FaultStop, FaultPause, FaultRestart, FaultSignal, FaultNetwork, FaultPartition, FaultStress}
 
 // Policy is one decoded and validated policy block.
 type Policy struct {
@@ -81,14 +81,26 @@ type FaultSpec struct {
 	// RestoreAfter for kill and stop: if the member is not back by then,
 	// tumult brings it back.
 	RestoreAfter time.Duration
-	// Duration for pause: the member is unpaused after this long.
+	// Duration for pause, network, partition and stress: the fault is
+	// undone after this long.
 	Duration time.Duration
+	// Network is set for network and partition faults.
+	Network *NetFault
+	// Stress is set for stress faults.
+	Stress *StressFault
+}
+
+// Degrades reports whether the fault degrades the member (network,
+// partition, stress) rather than stopping or freezing it: such a member
+// keeps running and its restore undoes what a helper added.
+func (f FaultSpec) Degrades() bool {
+	return f.Kind == FaultNetwork || f.Kind == FaultPartition || f.Kind == FaultStress
 }
 
 // Hold is how long the fault keeps a member down before tumult restores it.
 func (f FaultSpec) Hold() time.Duration {
 	switch f.Kind {
-	case FaultPause:
+	case FaultPause, FaultNetwork, FaultPartition, FaultStress:
 		return f.Duration
 	case FaultKill, FaultStop:
 		return f.RestoreAfter
@@ -280,11 +292,13 @@ type ConsulServiceWire struct {
 // faultJSON is FaultSpec's stored and served form: durations as strings
 // such as "2m", so the API and the ledger read well.
 type faultJSON struct {
-	Kind         FaultKind `json:"kind"`
-	Signal       string    `json:"signal,omitempty"`
-	Timeout      string    `json:"timeout,omitempty"`
-	RestoreAfter string    `json:"restore_after,omitempty"`
-	Duration     string    `json:"duration,omitempty"`
+	Kind         FaultKind    `json:"kind"`
+	Signal       string       `json:"signal,omitempty"`
+	Timeout      string       `json:"timeout,omitempty"`
+	RestoreAfter string       `json:"restore_after,omitempty"`
+	Duration     string       `json:"duration,omitempty"`
+	Network      *NetFault    `json:"network,omitempty"`
+	Stress       *StressFault `json:"stress,omitempty"`
 }
 
 // MarshalJSON writes durations as strings.
@@ -295,7 +309,8 @@ func (f FaultSpec) MarshalJSON() ([]byte, error) {
 		}
 		return FormatDuration(d)
 	}
-	return json.Marshal(faultJSON{Kind: f.Kind, Signal: f.Signal, Timeout: s(f.Timeout), RestoreAfter: s(f.RestoreAfter), Duration: s(f.Duration)})
+	return json.Marshal(faultJSON{Kind: f.Kind, Signal: f.Signal, Timeout: s(f.Timeout), RestoreAfter: s(f.RestoreAfter), Duration: s(f.Duration),
+		Network: f.Network, Stress: f.Stress})
 }
 
 // UnmarshalJSON reads what MarshalJSON wrote.
@@ -304,7 +319,7 @@ func (f *FaultSpec) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	out := FaultSpec{Kind: j.Kind, Signal: j.Signal}
+	out := FaultSpec{Kind: j.Kind, Signal: j.Signal, Network: j.Network, Stress: j.Stress}
 	for _, p := range []struct {
 		s   string
 		dst *time.Duration

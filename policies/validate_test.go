@@ -2,6 +2,7 @@ package policies
 
 import (
 	"encoding/json"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -90,7 +91,7 @@ func TestValidationErrors(t *testing.T) {
 		{"unknown prometheus", policy("  steady_state {\n    prometheus = ‸\"thanos\"\n    query = \"up\"\n    min = 1\n  }\n"), []string{`prometheus "thanos" is not a prometheus block`}},
 		{"unknown alertmanager", policy("  halt_on {\n    alert {\n      alertmanager = ‸\"other\"\n      matchers = [\"a=\\\"b\\\"\"]\n    }\n  }\n"), []string{`alertmanager "other" is not a alertmanager block`}},
 		{"pause on nomad", policy("  target \"nomad\" {\n    job = \"api\"\n  }\n  ‸fault \"pause\" {\n    duration = \"30s\"\n  }\n"), []string{"A pause fault needs a docker target"}},
-		{"unknown fault kind", policy("  fault ‸\"explode\" {}\n"), []string{`Fault kind "explode" is not known; use "kill", "stop", "pause", "restart" or "signal"`}},
+		{"unknown fault kind", policy("  fault ‸\"explode\" {}\n"), []string{`Fault kind "explode" is not known; use "kill", "stop", "pause", "restart", "signal", "network", "partition" or "stress"`}},
 		{"unknown driver", policy("  target ‸\"k8s\" {}\n"), []string{`Target driver "k8s" is not known`}},
 		{"bad signal", policy("  fault \"signal\" {\n    signal = ‸\"SIGBOGUS\"\n  }\n"), []string{`"SIGBOGUS" is not a signal name`}},
 		{"missing required attribute", policy("  ‸fault \"pause\" {}\n"), []string{`The argument "duration" is required in a fault block`}},
@@ -99,6 +100,23 @@ func TestValidationErrors(t *testing.T) {
 		{"duplicate fault block", policy("  fault \"kill\" {}\n  ‸fault \"stop\" {}\n"), []string{"Only one fault block is allowed here"}},
 		{"docker target too broad", policy("  ‸target \"docker\" {\n    endpoint = \"local\"\n  }\n"), []string{"needs labels or name"}},
 		{"bad name regexp", policy("  target \"docker\" {\n    endpoint = \"local\"\n    name = ‸\"([\"\n  }\n"), []string{"name must be an RE2 regular expression"}},
+		{"loss over 100", policy("  fault \"network\" {\n    loss = ‸150\n    duration = \"1m\"\n  }\n"), []string{"loss is a percentage from 0 to 100; got 150"}},
+		{"negative corrupt", policy("  fault \"network\" {\n    corrupt = ‸-1\n    duration = \"1m\"\n  }\n"), []string{"corrupt is a percentage from 0 to 100; got -1"}},
+		{"unknown rate unit", policy("  fault \"network\" {\n    rate = ‸\"1mbyte\"\n    duration = \"1m\"\n  }\n"), []string{`unknown rate unit "mbyte"`}},
+		{"network without duration", policy("  ‸fault \"network\" {\n    delay = \"300ms\"\n  }\n"), []string{`The argument "duration" is required in a fault block`}},
+		{"network doing nothing", policy("  ‸fault \"network\" {\n    duration = \"1m\"\n  }\n"), []string{"Set at least one of delay, loss"}},
+		{"jitter without delay", policy("  fault \"network\" {\n    ‸jitter = \"10ms\"\n    loss = 1\n    duration = \"1m\"\n  }\n"), []string{"jitter varies the delay; set delay too"}},
+		{"bad cidr", policy("  fault \"network\" {\n    delay = \"1ms\"\n    duration = \"1m\"\n    to {\n      cidrs = ‸[\"10.1.0.0/33\"]\n    }\n  }\n"), []string{`"10.1.0.0/33" is not an address range`}},
+		{"bad port", policy("  fault \"network\" {\n    delay = \"1ms\"\n    duration = \"1m\"\n    to {\n      ports = ‸[70000]\n    }\n  }\n"), []string{"ports must be whole numbers from 1 to 65535; got 70000"}},
+		{"partition without to", policy("  ‸fault \"partition\" {\n    duration = \"1m\"\n  }\n"), []string{"A partition cuts the member off from named destinations"}},
+		{"partition with ports only", policy("  fault \"partition\" {\n    duration = \"1m\"\n    ‸to {\n      ports = [5432]\n    }\n  }\n"), []string{"needs cidrs or labels"}},
+		{"network on nomad", policy("  target \"nomad\" {\n    job = \"api\"\n  }\n  ‸fault \"network\" {\n    delay = \"300ms\"\n    duration = \"1m\"\n  }\n"), []string{"A network fault needs a docker target"}},
+		{"partition on nomad", policy("  target \"nomad\" {\n    job = \"api\"\n  }\n  ‸fault \"partition\" {\n    duration = \"1m\"\n    to {\n      cidrs = [\"10.0.0.0/8\"]\n    }\n  }\n"), []string{"A partition fault needs a docker target"}},
+		{"stress on nomad", policy("  target \"nomad\" {\n    job = \"api\"\n  }\n  ‸fault \"stress\" {\n    cpu_workers = 1\n    duration = \"1m\"\n  }\n"), []string{"A stress fault needs a docker target"}},
+		{"stress cpu_load over 100", policy("  fault \"stress\" {\n    cpu_workers = 1\n    cpu_load = ‸120\n    duration = \"1m\"\n  }\n"), []string{"cpu_load is a percentage of one CPU per worker, from 1 to 100; got 120"}},
+		{"stress bad memory unit", policy("  fault \"stress\" {\n    memory = ‸\"256MiBs\"\n    duration = \"1m\"\n  }\n"), []string{`unknown size unit "MiBs"`}},
+		{"stress doing nothing", policy("  ‸fault \"stress\" {\n    duration = \"1m\"\n  }\n"), []string{"Set cpu_workers, memory or both"}},
+		{"stress without duration", policy("  ‸fault \"stress\" {\n    cpu_workers = 2\n  }\n"), []string{`The argument "duration" is required in a fault block`}},
 		{"nomad without job", policy("  ‸target \"nomad\" {}\n"), []string{`The argument "job" is required in a target block`}},
 		{"freeze backwards", policy("  freeze {\n    from = \"2026-12-20T00:00:00+01:00\"\n    to   = ‸\"2026-12-10T00:00:00+01:00\"\n  }\n"), []string{"to (2026-12-10T00:00:00+01:00) must be after from"}},
 		{"freeze without offset", policy("  freeze {\n    from = ‸\"2026-12-20 00:00\"\n    to   = \"2026-12-21T00:00:00Z\"\n  }\n"), []string{"from must be an RFC 3339 time"}},
@@ -238,4 +256,70 @@ func TestFaultSpecJSONRoundTrip(t *testing.T) {
 	var back FaultSpec
 	require.NoError(t, json.Unmarshal(b, &back))
 	require.Equal(t, f, back)
+}
+
+func TestDegradeFaultsDecode(t *testing.T) {
+	cases := []struct {
+		name string
+		body string
+		want FaultSpec
+	}{
+		{"network", "  fault \"network\" {\n    delay = \"300ms\"\n    jitter = \"50ms\"\n    correlation = 25\n    loss = 5\n    rate = \"1mbit\"\n    duration = \"2m\"\n    to {\n      cidrs = [\"10.1.0.0/16\", \"10.2.3.4\"]\n      ports = [5432]\n      labels = { \"app\" = \"payments-api\" }\n    }\n  }\n",
+			FaultSpec{Kind: FaultNetwork, Duration: 2 * time.Minute, Network: &NetFault{Delay: 300 * time.Millisecond, Jitter: 50 * time.Millisecond, Correlation: 25, Loss: 5, Rate: 1_000_000,
+				To: &Destinations{CIDRs: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("10.2.3.4/32")}, Ports: []int{5432}, Labels: map[string]string{"app": "payments-api"}}}}},
+		{"partition", "  fault \"partition\" {\n    duration = \"2m\"\n    to {\n      labels = { \"app\" = \"vector-store\" }\n    }\n  }\n",
+			FaultSpec{Kind: FaultPartition, Duration: 2 * time.Minute, Network: &NetFault{To: &Destinations{Labels: map[string]string{"app": "vector-store"}}}}},
+		{"stress", "  fault \"stress\" {\n    cpu_workers = 2\n    memory = \"256MiB\"\n    duration = \"5m\"\n  }\n",
+			FaultSpec{Kind: FaultStress, Duration: 5 * time.Minute, Stress: &StressFault{CPUWorkers: 2, CPULoad: 100, Memory: 256 << 20}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ps, ds := ParsePolicies([]byte(policy(tc.body)), "p.hcl", LoadOptions{Config: testConfig(t), Now: testNow})
+			require.False(t, ds.HasErrors(), ds.Error())
+			require.Len(t, ps, 1)
+			require.Equal(t, tc.want, ps[0].Fault)
+			require.Equal(t, tc.want.Duration, ps[0].Fault.Hold())
+			// The ledger stores the spec as JSON: it must come back the same.
+			b, err := json.Marshal(ps[0].Fault)
+			require.NoError(t, err)
+			var back FaultSpec
+			require.NoError(t, json.Unmarshal(b, &back))
+			require.Equal(t, tc.want, back)
+		})
+	}
+}
+
+func TestParseRateAndBytes(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want uint64
+		err  string
+	}{
+		{"1mbit", 1_000_000, ""}, {"500kbit", 500_000, ""}, {"10mbps", 80_000_000, ""}, {"1.5Mbit", 1_500_000, ""},
+		{"1mb", 0, `unknown rate unit "mb"`}, {"fast", 0, "is not a bandwidth"}, {"1bit", 0, "out of range"},
+	} {
+		got, err := ParseRate(tc.in)
+		if tc.err != "" {
+			require.ErrorContains(t, err, tc.err, tc.in)
+			continue
+		}
+		require.NoError(t, err, tc.in)
+		require.Equal(t, tc.want, got, tc.in)
+	}
+	for _, tc := range []struct {
+		in   string
+		want uint64
+		err  string
+	}{
+		{"256MiB", 256 << 20, ""}, {"1GiB", 1 << 30, ""}, {"500MB", 500e6, ""},
+		{"12", 0, "is not a size"}, {"1KiB", 0, "out of range"}, {"3PB", 0, `unknown size unit "PB"`},
+	} {
+		got, err := ParseBytes(tc.in)
+		if tc.err != "" {
+			require.ErrorContains(t, err, tc.err, tc.in)
+			continue
+		}
+		require.NoError(t, err, tc.in)
+		require.Equal(t, tc.want, got, tc.in)
+	}
 }

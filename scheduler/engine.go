@@ -450,6 +450,7 @@ func (e *Engine) decide(ctx context.Context, p *policies.Policy, at time.Time, r
 	}
 
 	injectCtx, done := e.injectContext(ctx)
+	injectCtx, notes := targets.WithNotes(injectCtx)
 	ierr := target.Inject(injectCtx, member, p.Fault)
 	done()
 	// What follows records a fault that may be in place: it must happen
@@ -473,11 +474,16 @@ func (e *Engine) decide(ctx context.Context, p *policies.Policy, at time.Time, r
 	restoreBy := now.Add(p.Fault.Hold())
 	updated, err := e.opts.Ledger.Update(wctx, rec.ID, func(r *ledger.Record) error {
 		r.Phase, r.Injected, r.RestoreBy = ledger.Injected, now, restoreBy
+		r.Mechanism = notes.Mechanism()
 		verb := "injected"
 		if r.DryRun {
 			verb = "dry run: would have injected"
 		}
-		r.AddStep(now, "%s %s into %s", verb, describeFault(p.Fault), member.Short())
+		if r.Mechanism != "" {
+			r.AddStep(now, "%s %s into %s via %s", verb, describeFault(p.Fault), member.Short(), r.Mechanism)
+		} else {
+			r.AddStep(now, "%s %s into %s", verb, describeFault(p.Fault), member.Short())
+		}
 		return nil
 	})
 	if err != nil {
@@ -492,7 +498,7 @@ func (e *Engine) decide(ctx context.Context, p *policies.Policy, at time.Time, r
 	if rec.DryRun {
 		msg = "dry run: would have injected"
 	}
-	log.Info(msg, "fault", p.Fault.Kind, "restore_by", restoreBy.Format(time.RFC3339), "actor", actor)
+	log.Info(msg, "fault", p.Fault.Kind, "mechanism", rec.Mechanism, "restore_by", restoreBy.Format(time.RFC3339), "actor", actor)
 	e.noteLast(p.Name, fmt.Sprintf("injected %s into %s", p.Fault.Kind, member.Short()), at)
 	e.opts.Observer.Observe(Event{Kind: EventInjected, Record: rec})
 	e.startRun(rec, p, target, restoreBy, "")
@@ -622,6 +628,10 @@ func describeFault(f policies.FaultSpec) string {
 		return fmt.Sprintf("%s (%s)", f.Kind, f.Signal)
 	case policies.FaultPause:
 		return fmt.Sprintf("pause for %s", policies.FormatDuration(f.Duration))
+	case policies.FaultNetwork, policies.FaultPartition:
+		return fmt.Sprintf("%s (%s) for %s", f.Kind, f.Network.Describe(f.Kind), policies.FormatDuration(f.Duration))
+	case policies.FaultStress:
+		return fmt.Sprintf("stress (%s) for %s", f.Stress.Describe(), policies.FormatDuration(f.Duration))
 	}
 	return string(f.Kind)
 }

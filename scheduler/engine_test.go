@@ -462,6 +462,29 @@ func TestInjectionErrorIsRestoredAndRecorded(t *testing.T) {
 	require.Equal(t, "injection failed: permission denied", h[0].Reason)
 }
 
+func TestMechanismNotedByTheDriverIsRecorded(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 3)
+	r.fleet.Mechanism = "netfilter"
+	p := pol(t, "p", func(p *policies.Policy) {
+		p.Limits.MinHealthy = 0
+		p.Fault = policies.FaultSpec{Kind: policies.FaultNetwork, Duration: time.Minute,
+			Network: &policies.NetFault{Delay: 300 * time.Millisecond, To: &policies.Destinations{Ports: []int{5432}}}}
+	})
+	r.engine.SetPolicies([]*policies.Policy{p})
+	rec := r.engine.Decide(ctx, p, t0)
+	require.Equal(t, ledger.Injected, rec.Phase)
+	require.Equal(t, "netfilter", rec.Mechanism)
+	require.Equal(t, t0.Add(time.Minute), rec.RestoreBy, "held for the fault's duration")
+	require.Contains(t, rec.Steps[len(rec.Steps)-1].What, "network (delay 300ms to any port 5432) for 1m into api-")
+	require.Contains(t, rec.Steps[len(rec.Steps)-1].What, "via netfilter")
+	// The member under the fault is disrupted: with max_disrupted 1 the
+	// next decision skips.
+	next := r.engine.Decide(ctx, p, t0.Add(time.Second))
+	require.Equal(t, ledger.Skipped, next.Result)
+	require.Contains(t, next.Reason, "max_disrupted")
+}
+
 func TestDryRunInjectsNothing(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t, 3)

@@ -52,6 +52,7 @@ func runEnv(e *env, args []string) int {
 	c.HelpWriter = e.out
 	c.ErrorWriter = e.err
 	c.Commands = commands
+	c.HiddenCommands = []string{"helper"}
 	code, err := c.Run()
 	if err != nil {
 		fmt.Fprintf(e.err, "tumult: %v\n", err)
@@ -76,6 +77,7 @@ func (e *env) commands() map[string]cli.CommandFactory {
 		"reload":   cmd(&reloadCmd{oncall{env: e, name: "reload"}}),
 		"inject":   cmd(&injectCmd{oncall{env: e, name: "inject"}}),
 		"report":   cmd(&reportCmd{oncall{env: e, name: "report"}}),
+		"helper":   cmd(&helperCmd{env: e}),
 	}
 }
 

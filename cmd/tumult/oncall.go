@@ -503,6 +503,10 @@ func memberText(r ledger.Record) string {
 
 func faultText(r ledger.Record) string {
 	s := orDash(string(r.Fault.Kind))
+	if r.Mechanism != "" {
+		// Network faults take netem or netfilter by what the kernel has.
+		s += " via " + r.Mechanism
+	}
 	if r.DryRun {
 		s += " (dry run)"
 	}

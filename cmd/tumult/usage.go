@@ -63,6 +63,9 @@ func usage(commands map[string]cli.CommandFactory) string {
 	names := make([]string, 0, len(commands))
 	width := 0
 	for name := range commands {
+		if hiddenCommands[name] {
+			continue
+		}
 		names = append(names, name)
 		width = max(width, len(name))
 	}

@@ -12,6 +12,8 @@
 //	GET  /metrics  Prometheus text format
 //	GET  /control  current error_rate and healthy as JSON
 //	POST /control  ?error_rate=0.5&healthy=false (either optional)
+//	GET  /dial     ?addr=host:port&timeout=1s: TCP connect from the member,
+//	               200 "ok <ms>" or 502 with the error
 //
 // SIGTERM and SIGINT shut it down gracefully with exit code 0, so that
 // docker stop is quick; SIGHUP is logged and otherwise ignored.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -54,6 +55,7 @@ func (s *service) handler() http.Handler {
 	mux.HandleFunc("GET /metrics", s.metrics)
 	mux.HandleFunc("GET /control", s.getControl)
 	mux.HandleFunc("POST /control", s.postControl)
+	mux.HandleFunc("GET /dial", dial)
 	return mux
 }
 
@@ -154,4 +156,34 @@ func (s *service) writeControl(w http.ResponseWriter) {
 // escapeLabel escapes a label value for the Prometheus text format.
 func escapeLabel(v string) string {
 	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(v)
+}
+
+// dial opens a TCP connection from this member to addr (a peer on the
+// test's own network) and says how long it took: 200 "ok <ms>" or 502 with
+// the error. Tests use it to see the member's network from inside.
+// timeout (default 1s, at most 10s) bounds the attempt.
+func dial(w http.ResponseWriter, r *http.Request) {
+	addr := r.URL.Query().Get("addr")
+	if addr == "" {
+		http.Error(w, "addr is required", http.StatusBadRequest)
+		return
+	}
+	timeout := time.Second
+	if v := r.URL.Query().Get("timeout"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > 10*time.Second {
+			http.Error(w, fmt.Sprintf("timeout %q: want a duration up to 10s", v), http.StatusBadRequest)
+			return
+		}
+		timeout = d
+	}
+	began := time.Now()
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	took := time.Since(began)
+	if err != nil {
+		http.Error(w, fmt.Sprintf("dial %s: %v", addr, err), http.StatusBadGateway)
+		return
+	}
+	_ = c.Close()
+	fmt.Fprintf(w, "ok %.3f\n", float64(took.Microseconds())/1000)
 }

@@ -72,6 +72,9 @@ func buildTumult() (string, error) {
 	tmp := filepath.Join(dir, fmt.Sprintf("tumult.%d.tmp", os.Getpid()))
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", tmp, "./cmd/tumult")
 	cmd.Dir = root
+	// Static, as releases are: the agent builds its helper image (FROM
+	// scratch) from its own binary.
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		_ = os.Remove(tmp)
 		return "", fmt.Errorf("go build ./cmd/tumult: %w\n%s", err, out)

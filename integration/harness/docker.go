@@ -22,6 +22,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 	"github.com/docker/go-connections/nat"
 )
@@ -212,6 +213,12 @@ type FleetOptions struct {
 	App string
 	// Parallel is how many containers are created at once; default 4.
 	Parallel int
+	// Networks are further networks (e.g. from CreateNetwork) each
+	// container joins besides the default bridge, where its port is
+	// published.
+	Networks []string
+	// CPUs limits each container (docker run --cpus); 0 is no limit.
+	CPUs float64
 }
 
 // Container is one started fleet member.
@@ -292,11 +299,19 @@ func startOne(ctx context.Context, cli *client.Client, image string, opts FleetO
 	if opts.PublishPorts {
 		host.PortBindings = nat.PortMap{port: {{HostIP: "127.0.0.1", HostPort: "0"}}}
 	}
+	if opts.CPUs > 0 {
+		host.NanoCPUs = int64(opts.CPUs * 1e9)
+	}
 	created, err := cli.ContainerCreate(ctx, cfg, host, nil, nil, c.Name)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", c.Name, err)
 	}
 	c.ID = created.ID
+	for _, n := range opts.Networks {
+		if err := cli.NetworkConnect(ctx, n, c.ID, nil); err != nil {
+			return fmt.Errorf("connect %s to network %s: %w", c.Name, n, err)
+		}
+	}
 	if err := cli.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
 		return fmt.Errorf("start %s: %w", c.Name, err)
 	}
@@ -370,4 +385,23 @@ func Running(info container.InspectResponse) bool {
 // Healthy is a WaitFor condition: running and its health check passing.
 func Healthy(info container.InspectResponse) bool {
 	return Running(info) && info.State.Health != nil && info.State.Health.Status == container.Healthy
+}
+
+// CreateNetwork creates an internal bridge network (nothing on it reaches
+// beyond the machine) with a unique name and removes it when the test
+// ends. Containers on it reach each other by name.
+func CreateNetwork(ctx context.Context, t testing.TB, cli *client.Client, base string) string {
+	t.Helper()
+	name := Unique(base)
+	if _, err := cli.NetworkCreate(ctx, name, network.CreateOptions{Internal: true, Labels: map[string]string{"tumult.test": "network"}}); err != nil {
+		t.Fatalf("create network %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := cli.NetworkRemove(ctx, name); err != nil && !cerrdefs.IsNotFound(err) {
+			t.Errorf("remove network %s: %v", name, err)
+		}
+	})
+	return name
 }

@@ -66,6 +66,8 @@ func typeName(t cty.Type) string {
 		return "true or false"
 	case t.IsMapType():
 		return "a map of strings"
+	case t.IsListType() && t.ElementType() == cty.Number:
+		return "a list of numbers"
 	case t.IsListType():
 		return "a list of strings"
 	}

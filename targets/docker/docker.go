@@ -60,6 +60,18 @@ type Options struct {
 	PollInterval time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+
+	// HelperImage is the image helper containers (network, partition and
+	// stress faults) run from; it must be on the engine already, since
+	// nothing is pulled. Empty: tumult builds its own on the engine from
+	// HelperBinary.
+	HelperImage string
+	// HelperBinary is the static tumult binary the helper image is built
+	// from. Empty: the running executable.
+	HelperBinary string
+	// ForceNetfilter makes network faults take the netfilter path even
+	// where the kernel has netem (to test that path anywhere).
+	ForceNetfilter bool
 }
 
 // engine is the part of the Docker client the driver uses.
@@ -89,6 +101,13 @@ type Target struct {
 	// same way when called twice. It is lost on restart; Restore then
 	// falls back on what inspect alone shows (see Restore).
 	faults map[string]*faultRecord
+
+	// hcli runs helper containers; nil for engines faked in unit tests.
+	hcli    helperClient
+	imageMu sync.Mutex
+	image   string // the helper image, once known
+	// sweepOnce removes leftover helpers before the first helper work.
+	sweepOnce sync.Once
 }
 
 var _ targets.Target = (*Target)(nil)
@@ -109,7 +128,9 @@ func New(opts Options) (*Target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker endpoint %q: make client for %q: %w", opts.Name, opts.Host, err)
 	}
-	return newTarget(opts, cli), nil
+	t := newTarget(opts, cli)
+	t.hcli = realHelperClient{cli}
+	return t, nil
 }
 
 func newTarget(opts Options, cli engine) *Target {

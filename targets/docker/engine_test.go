@@ -292,3 +292,21 @@ func TestListLeavesTumultOut(t *testing.T) {
 	require.Len(t, fleet.Members, 1)
 	require.Equal(t, "web-1", fleet.Members[0].Name)
 }
+
+func TestDegradeFaultsNeedAHelperClient(t *testing.T) {
+	for _, f := range []policies.FaultSpec{
+		{Kind: policies.FaultNetwork, Duration: time.Minute, Network: &policies.NetFault{Delay: time.Millisecond}},
+		{Kind: policies.FaultStress, Duration: time.Minute, Stress: &policies.StressFault{CPUWorkers: 1, CPULoad: 100}},
+	} {
+		t.Run(string(f.Kind), func(t *testing.T) {
+			optedIn := map[string]string{"tumult.enable": "true"}
+			eng := &fakeEngine{states: []container.InspectResponse{inspectOf("running", optedIn, time.Unix(1e9, 0))}}
+			err := fakeTarget(eng).Inject(context.Background(), member(), f)
+			require.ErrorIs(t, err, targets.ErrRefused)
+			require.ErrorContains(t, err, "no client for helper containers")
+			require.Empty(t, eng.Calls(), "nothing done to the member")
+			_, err = fakeTarget(eng).Restore(context.Background(), member(), f)
+			require.ErrorIs(t, err, targets.ErrRefused)
+		})
+	}
+}

@@ -51,6 +51,7 @@ func (t *Target) Inject(ctx context.Context, m targets.Member, f policies.FaultS
 			return refuse("signal fault without a signal")
 		}
 	case policies.FaultStop, policies.FaultPause, policies.FaultRestart:
+	case policies.FaultNetwork, policies.FaultPartition, policies.FaultStress:
 	default:
 		return refuse("unknown fault kind %q", f.Kind)
 	}
@@ -66,6 +67,9 @@ func (t *Target) Inject(ctx context.Context, m targets.Member, f policies.FaultS
 	}
 	if !st.up() {
 		return refuse("container is not up: %s", st.status())
+	}
+	if f.Degrades() {
+		return t.injectDegrade(ctx, m, f, info, st)
 	}
 	// Remember before the fault, so that a Restore after a half-done
 	// Inject still knows what "before" was.

@@ -52,6 +52,9 @@ func (t *Target) Restore(ctx context.Context, m targets.Member, f policies.Fault
 	if err := t.own(m, "restore"); err != nil {
 		return targets.Outcome{}, err
 	}
+	if f.Degrades() {
+		return t.restoreDegrade(ctx, m, f)
+	}
 	// Bounded: each pass either returns or waits out a restart once.
 	for range 3 {
 		info, err := t.inspect(ctx, m)

@@ -26,6 +26,9 @@ type Fake struct {
 	InjectErr error
 	// RestoreErrs fails that many restores before they succeed.
 	RestoreErrs int
+	// Mechanism, when set, is noted for network, partition and stress
+	// faults, as the Docker driver notes netem or netfilter.
+	Mechanism string
 	// ListErr, when set, fails every listing.
 	ListErr error
 
@@ -178,6 +181,9 @@ func (f *Fake) Inject(ctx context.Context, tm targets.Member, spec policies.Faul
 	}
 	f.injections++
 	f.injectedIDs = append(f.injectedIDs, tm.ID)
+	if spec.Degrades() && f.Mechanism != "" {
+		targets.NoteMechanism(ctx, f.Mechanism)
+	}
 	switch spec.Kind {
 	case policies.FaultKill, policies.FaultStop, policies.FaultPause:
 		m.down = true
