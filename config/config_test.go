@@ -130,7 +130,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad log level", "log_level = ‸\"loud\"\n", `log_level "loud" is not known`},
 		{"bad http address", "http {\n  address = ‸\"8742\"\n}\n", "address must be host:port"},
 		{"bad docker host", "docker \"x\" {\n  host = ‸\"ftp://x\"\n}\n", "host must be unix:///path/to/docker.sock or tcp://host:port"},
-		{"duplicate docker", "docker \"x\" {}\ndocker ‸\"x\" {}\n", `A docker block named "x" is already defined at t.hcl:1,1-11`},
+		{"duplicate docker", "docker \"x\" {}\ndocker ‸\"x\" {}\n", `A docker block named "x" is already defined at t.hcl:1:1.`},
 		{"alertmanager without address", "‸alertmanager \"a\" {}\n", `The argument "address" is required in a alertmanager block`},
 		{"bad prometheus url", "prometheus \"p\" {\n  address = ‸\"127.0.0.1:9090\"\n}\n", "address must be an http:// or https:// URL"},
 		{"bad resume", "guardian {\n  resume = ‸\"sometimes\"\n}\n", `resume must be "manual" or "auto"`},

@@ -131,7 +131,7 @@ func decodeConfig(d *hclread.Diags, body hcl.Body, filename string) *Config {
 	unique := func(hb *hcl.Block) {
 		key := hb.Type + "/" + hb.Labels[0]
 		if first, ok := seen[key]; ok {
-			d.Errorf(hb.LabelRanges[0], "Duplicate "+hb.Type+" block", "A %s block named %q is already defined at %s.", hb.Type, hb.Labels[0], first.String())
+			d.Errorf(hb.LabelRanges[0], "Duplicate "+hb.Type+" block", "A %s block named %q is already defined at %s.", hb.Type, hb.Labels[0], hclread.Pos(first))
 		}
 		seen[key] = hb.DefRange
 	}

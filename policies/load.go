@@ -175,7 +175,7 @@ func dedupe(ps []*Policy, ds hcl.Diagnostics) ([]*Policy, hcl.Diagnostics) {
 			ds = append(ds, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Duplicate policy name",
-				Detail:   fmt.Sprintf("A policy named %q is already defined at %s; names must be unique across all policy files.", p.Name, first.DeclRange.String()),
+				Detail:   fmt.Sprintf("A policy named %q is already defined at %s; names must be unique across all policy files.", p.Name, hclread.Pos(first.DeclRange)),
 				Subject:  p.DeclRange.Ptr(),
 			})
 			continue

@@ -229,7 +229,7 @@ func TestDuplicateNamesAcrossFiles(t *testing.T) {
 	require.Len(t, set.Files, 2)
 	require.Len(t, ds, 1, ds.Error())
 	require.Equal(t, dir+"/b.hcl:3:1", Location(ds[0]))
-	require.Contains(t, Message(ds[0]), `A policy named "p" is already defined at `+dir+"/a.hcl:1,1-11")
+	require.Contains(t, Message(ds[0]), `A policy named "p" is already defined at `+dir+"/a.hcl:1:1;")
 	require.Len(t, set.Policies, 1)
 }
 

@@ -32,6 +32,13 @@ func (d *Diags) Warnf(rng hcl.Range, summary, format string, args ...any) {
 	d.Add(&hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: summary, Detail: fmt.Sprintf(format, args...), Subject: rng.Ptr()})
 }
 
+// Pos names where rng starts the way diagnostics do, "file:line:column",
+// for messages that point at a second place (the first of two duplicates)
+// — not hcl.Range's own "file:line,column-column".
+func Pos(rng hcl.Range) string {
+	return fmt.Sprintf("%s:%d:%d", rng.Filename, rng.Start.Line, rng.Start.Column)
+}
+
 // Value evaluates an attribute as a constant: policies have no variables
 // or functions.
 func (d *Diags) Value(a *hcl.Attribute, want cty.Type) (cty.Value, bool) {
