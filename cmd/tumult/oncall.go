@@ -821,10 +821,20 @@ func (c *haltCmd) Run(args []string) int {
 	if !ok {
 		return 2
 	}
-	if _, err := cl.Halt(context.Background(), api.HaltRequest{Reason: reason}); err != nil {
+	ctl, err := cl.Halt(context.Background(), api.HaltRequest{Reason: reason})
+	if err != nil {
 		return c.fail(err)
 	}
-	fmt.Fprintf(c.env.out, "halted everything: running faults restored; reason %q\n", strings.TrimSpace(reason))
+	reason = strings.TrimSpace(reason)
+	if ctl.State == ledger.Halted && ctl.Reason != "" && ctl.Reason != reason {
+		// A halt keeps who halted first and why: saying "reason x" here
+		// would claim a record that status does not show.
+		ck := c.clock()
+		fmt.Fprintf(c.env.out, "already halted by %s since %s: %q; running faults restored; reason %q not recorded\n",
+			orDash(ctl.Actor), ck.at(ctl.Since), ctl.Reason, reason)
+		return 0
+	}
+	fmt.Fprintf(c.env.out, "halted everything: running faults restored; reason %q\n", reason)
 	return 0
 }
 

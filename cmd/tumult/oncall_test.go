@@ -333,6 +333,18 @@ func TestControlCommands(t *testing.T) {
 		{name: "halt", args: []string{"halt", "-reason", "incident 42"},
 			wantOut:  `^halted everything: running faults restored; reason "incident 42"\n$`,
 			wantCall: oncallCall{"Halt", "alice", api.HaltRequest{Reason: "incident 42"}}},
+		{name: "halt while halted keeps the first reason", args: []string{"halt", "-reason", "incident 42"},
+			control: func(now time.Time) ledger.Control {
+				return ledger.Control{State: ledger.Halted, Actor: "bob", Reason: "incident 41", Since: now.Add(-time.Hour)}
+			},
+			wantOut:  `^already halted by bob since ` + untilLine + `: "incident 41"; running faults restored; reason "incident 42" not recorded\n$`,
+			wantCall: oncallCall{"Halt", "alice", api.HaltRequest{Reason: "incident 42"}}},
+		{name: "halt already halted for the same reason", args: []string{"halt", "-reason", "incident 42"},
+			control: func(now time.Time) ledger.Control {
+				return ledger.Control{State: ledger.Halted, Actor: "alice", Reason: "incident 42", Since: now}
+			},
+			wantOut:  `^halted everything: running faults restored; reason "incident 42"\n$`,
+			wantCall: oncallCall{"Halt", "alice", api.HaltRequest{Reason: "incident 42"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
