@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/inferensys/tumult/alerting"
@@ -28,9 +29,28 @@ func apiErr(err error) error {
 	case errors.Is(err, guardian.ErrUnknown):
 		return fmt.Errorf("%w: %w", api.ErrNotFound, err)
 	case errors.Is(err, guardian.ErrConflict):
-		return fmt.Errorf("%w: %w", api.ErrConflict, err)
+		return fmt.Errorf("%w: %s", api.ErrConflict, conflictWhy(err))
 	}
 	return err
+}
+
+// conflictWhy is what on-call needs of a conflict: the controller's own
+// sentence ("tumult is halted (x); resume it first"), without the ledger
+// file and the operations it passed through on the way up, which read as
+// a storage failure.
+func conflictWhy(err error) string {
+	inner := err
+	for {
+		next := errors.Unwrap(inner)
+		if next == nil || next == guardian.ErrConflict || !errors.Is(next, guardian.ErrConflict) {
+			break
+		}
+		inner = next
+	}
+	if inner == err && errors.Unwrap(err) != guardian.ErrConflict {
+		return err.Error() // joined or unusual: keep all of it
+	}
+	return strings.TrimPrefix(inner.Error(), guardian.ErrConflict.Error()+": ")
 }
 
 // Pause implements server.Service.
