@@ -68,7 +68,7 @@ done
 cat <<MSG
 
 demo: starting tumult with examples/tumult.hcl and examples/policies/.
-      Faults arrive every few seconds; watch them injected and restored below.
+      A fault every 15-20 s on average; watch them injected and restored below.
       In another terminal:   bin/tumult status
                              bin/tumult pause -reason "look around" -for 5m
                              bin/tumult halt -reason "stop everything"
