@@ -3,6 +3,8 @@ package config
 import (
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
+
 	"github.com/inferensys/tumult/policies"
 )
 
@@ -26,6 +28,10 @@ type Config struct {
 
 	// File is where the config was read from; empty for built-in configs.
 	File string
+	// PolicyDirAt is where policy_dir is written in File, so that a
+	// directory that cannot be read is reported there; zero when the
+	// default is used.
+	PolicyDirAt hcl.Range
 }
 
 // HTTPConfig is the API listener.

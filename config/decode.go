@@ -92,6 +92,9 @@ func decodeConfig(d *hclread.Diags, body hcl.Body, filename string) *Config {
 					d.Errorf(a.Expr.Range(), "Invalid value", "%s must not be empty.", name)
 				}
 				*dst = s
+				if name == "policy_dir" {
+					c.PolicyDirAt = a.Expr.Range()
+				}
 			}
 		}
 	}

@@ -85,7 +85,11 @@ func (c *planCmd) Run(args []string) int {
 	}
 	if errs, _ := policies.Count(ds); errs > 0 {
 		policies.WriteDiagnostics(c.env.err, ds, srcs)
-		return fail("%s; fix them first (tumult validate shows them too)", plural(errs, "error"))
+		them := "them"
+		if errs == 1 {
+			them = "it"
+		}
+		return fail("%s; fix %s first (tumult validate shows them too)", plural(errs, "error"), them)
 	}
 	var seed *int64
 	if f.seed != 0 {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -46,6 +47,9 @@ func (l *loadFlags) load(paths []string, now time.Time) (*policies.Set, hcl.Diag
 			return nil, nil, nil, fmt.Errorf("no policy path given and no -config whose policy_dir to read")
 		}
 		paths = []string{cfg.PolicyDir}
+		if d := policyDirProblem(cfg); d != nil {
+			return &policies.Set{}, append(ds, d), srcs, nil
+		}
 	}
 	opts := policies.LoadOptions{Now: now}
 	if cfg != nil {
@@ -151,4 +155,24 @@ func flagUsage(fs *flag.FlagSet) string {
 	fs.SetOutput(&b)
 	fs.PrintDefaults()
 	return b.String()
+}
+
+// policyDirProblem reports a policy_dir that is not a readable directory
+// at the policy_dir attribute of the config (at its first line when the
+// default is used), since that is where the mistake is.
+func policyDirProblem(cfg *config.Config) *hcl.Diagnostic {
+	info, err := os.Stat(cfg.PolicyDir)
+	if err == nil && info.IsDir() {
+		return nil
+	}
+	why := "it is not a directory"
+	if err != nil {
+		why = err.Error()
+	}
+	at, detail := cfg.PolicyDirAt, fmt.Sprintf("policy_dir %q: %s; write the directory that holds the *.hcl policy files, absolute or relative to this file.", cfg.PolicyDir, why)
+	if at.Filename == "" {
+		at = hcl.Range{Filename: cfg.File, Start: hcl.InitialPos, End: hcl.InitialPos}
+		detail = fmt.Sprintf("policy_dir is not set, so the default %q is read: %s; set policy_dir in this file.", cfg.PolicyDir, why)
+	}
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read policy_dir", Detail: detail, Subject: at.Ptr()}
 }
