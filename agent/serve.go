@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/inferensys/tumult/api/server"
+	"github.com/inferensys/tumult/internal/crash"
 )
 
 // serve starts the HTTP API on the configured listener (or
@@ -34,6 +35,7 @@ func (a *Agent) serve() error {
 		IdleTimeout:       2 * time.Minute,
 	}
 	go func() {
+		defer crash.Recover("agent: api server")
 		if err := a.server.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Error("api server", "error", err)
 		}

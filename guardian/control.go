@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/inferensys/tumult/clock"
+	"github.com/inferensys/tumult/internal/crash"
 	"github.com/inferensys/tumult/ledger"
 )
 
@@ -310,6 +311,7 @@ func (c *Controller) RunExpiry(ctx context.Context) {
 func (c *Controller) Follow(ctl ledger.Control) {
 	c.pending.Store(&ctl)
 	go func() {
+		defer crash.Recover("guardian: restore after a halt from another replica")
 		// The goroutine holding following looks at pending again after it
 		// lets go, so a change stored while it was finishing is not lost.
 		for c.pending.Load() != nil {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/inferensys/tumult/internal/crash"
 	"github.com/inferensys/tumult/ledger"
 	"github.com/inferensys/tumult/policies"
 	"github.com/inferensys/tumult/targets"
@@ -64,6 +65,7 @@ func (e *Engine) startRun(rec ledger.Record, p *policies.Policy, t targets.Targe
 		r.endNow(reason)
 	}
 	go func() {
+		defer crash.Recover("scheduler: fault run " + rec.ID)
 		defer e.wg.Done()
 		defer close(r.done)
 		defer func() {
