@@ -446,7 +446,11 @@ func (a *Agent) Run(ctx context.Context, started chan<- struct{}) (err error) {
 	}
 	wg.Add(4)
 	go func() { defer wg.Done(); defer crash.Recover("agent: policy watch"); a.watchPolicies(ctx) }()
-	go func() { defer wg.Done(); defer crash.Recover("agent: endpoint checks"); a.endpoints.Run(ctx, a.policies) }()
+	go func() {
+		defer wg.Done()
+		defer crash.Recover("agent: endpoint checks")
+		a.endpoints.Run(ctx, a.policies)
+	}()
 	go func() { defer wg.Done(); defer crash.Recover("agent: pause expiry"); a.control.RunExpiry(ctx) }()
 	if a.ha == nil {
 		go func() { defer wg.Done(); defer crash.Recover("agent: scheduler"); a.lead(ctx, ctx) }()
