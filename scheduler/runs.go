@@ -96,7 +96,7 @@ func (e *Engine) runFault(r *faultRun, at time.Time) {
 	cut := cutWhy != ""
 
 	start := e.opts.Clock.Now()
-	rec, err := e.opts.Ledger.Update(ctx, r.rec.ID, func(x *ledger.Record) error {
+	rec, err := e.writes.Update(ctx, r.rec.ID, func(x *ledger.Record) error {
 		x.Phase = ledger.Restoring
 		if cut {
 			x.AddStep(start, "restoring at once: %s", cutWhy)
@@ -138,7 +138,7 @@ func (e *Engine) runFault(r *faultRun, at time.Time) {
 		result, reason, seen = e.verify(ctx, r, outcome, log)
 	}
 	now := e.opts.Clock.Now()
-	rec, err = e.opts.Ledger.Update(ctx, r.rec.ID, func(x *ledger.Record) error {
+	rec, err = e.writes.Update(ctx, r.rec.ID, func(x *ledger.Record) error {
 		x.Phase, x.Result, x.Reason, x.Outcome = ledger.Finished, result, reason, outcome
 		x.Restored, x.Finished = start.Add(took), now
 		x.HealthyAt, x.SteadyAt = seen.healthy, seen.steady
@@ -183,7 +183,7 @@ func (e *Engine) restoreWithRetry(ctx context.Context, r *faultRun, log interfac
 			return targets.Outcome{How: targets.Gone}, nil
 		}
 		log.Warn("restore failed; retrying", "attempt", attempt, "error", err, "backoff", backoff)
-		_, _ = e.opts.Ledger.Update(ctx, r.rec.ID, func(x *ledger.Record) error {
+		_, _ = e.writes.Update(ctx, r.rec.ID, func(x *ledger.Record) error {
 			x.Error = err.Error()
 			if attempt <= 5 || attempt%10 == 0 {
 				x.AddStep(e.opts.Clock.Now(), "restore attempt %d failed: %v", attempt, err)
