@@ -96,20 +96,31 @@ func (e *Engine) runFault(r *faultRun, at time.Time) {
 	cut := cutWhy != ""
 
 	start := e.opts.Clock.Now()
-	rec, err := e.writes.Update(ctx, r.rec.ID, func(x *ledger.Record) error {
-		x.Phase = ledger.Restoring
-		if cut {
-			x.AddStep(start, "restoring at once: %s", cutWhy)
-		} else {
-			x.AddStep(start, "restoring")
+	// The record says "restoring" while the restore runs, not before it:
+	// the member comes back one durable write sooner, and nothing depends
+	// on the order (a record is restored on the next start whether it says
+	// injected or restoring). Later writes of the record wait for this one.
+	rec := r.rec
+	marked := make(chan struct{})
+	crash.Go("scheduler: record restoring "+r.rec.ID, func() {
+		defer close(marked)
+		updated, err := e.writes.Update(ctx, r.rec.ID, func(x *ledger.Record) error {
+			x.Phase = ledger.Restoring
+			if cut {
+				x.AddStep(start, "restoring at once: %s", cutWhy)
+			} else {
+				x.AddStep(start, "restoring")
+			}
+			return nil
+		})
+		if err != nil {
+			log.Error("record restore start", "error", err)
+			return
 		}
-		return nil
+		rec = updated
 	})
-	if err != nil {
-		log.Error("record restore start", "error", err)
-		rec = r.rec
-	}
-	outcome, err := e.restoreWithRetry(ctx, r, log)
+	outcome, err := e.restoreWithRetry(ctx, r, marked, log)
+	<-marked
 	if err != nil {
 		// Only a shutdown stops the retries: the record stays active and
 		// the next start restores it.
@@ -160,7 +171,7 @@ func (e *Engine) runFault(r *faultRun, at time.Time) {
 
 // restoreWithRetry restores until it succeeds, backing off between
 // attempts; only the end of ctx stops it.
-func (e *Engine) restoreWithRetry(ctx context.Context, r *faultRun, log interface {
+func (e *Engine) restoreWithRetry(ctx context.Context, r *faultRun, marked <-chan struct{}, log interface {
 	Warn(string, ...any)
 }) (targets.Outcome, error) {
 	backoff := 500 * time.Millisecond
@@ -183,6 +194,7 @@ func (e *Engine) restoreWithRetry(ctx context.Context, r *faultRun, log interfac
 			return targets.Outcome{How: targets.Gone}, nil
 		}
 		log.Warn("restore failed; retrying", "attempt", attempt, "error", err, "backoff", backoff)
+		<-marked
 		_, _ = e.writes.Update(ctx, r.rec.ID, func(x *ledger.Record) error {
 			x.Error = err.Error()
 			if attempt <= 5 || attempt%10 == 0 {
