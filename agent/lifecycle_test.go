@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/inferensys/tumult/agent"
+	"github.com/inferensys/tumult/config"
 	"github.com/inferensys/tumult/ledger"
 	"github.com/inferensys/tumult/ledger/bolt"
 	"github.com/inferensys/tumult/policies"
@@ -58,15 +59,15 @@ policy "pause-all" {
 }
 `
 
-func lifecycleConfig(t *testing.T) *policies.Config {
+func lifecycleConfig(t *testing.T) *config.Config {
 	t.Helper()
-	cfg := policies.DefaultConfig()
+	cfg := config.DefaultConfig()
 	dir := t.TempDir()
 	cfg.DataDir = filepath.Join(dir, "data")
 	cfg.PolicyDir = filepath.Join(dir, "policies")
 	require.NoError(t, os.MkdirAll(cfg.PolicyDir, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(cfg.PolicyDir, "p.hcl"), []byte(pausePolicy), 0o644))
-	cfg.Docker = []policies.DockerEndpoint{{Name: "local"}}
+	cfg.Docker = []config.DockerEndpoint{{Name: "local"}}
 	cfg.HTTP.Address = "127.0.0.1:0"
 	return cfg
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/stretchr/testify/require"
 
-	"github.com/inferensys/tumult/agent"
+	"github.com/inferensys/tumult/api"
 	"github.com/inferensys/tumult/integration/harness"
 	"github.com/inferensys/tumult/ledger"
 	"github.com/inferensys/tumult/ledger/bolt"
@@ -32,7 +32,7 @@ type lcAgent struct {
 	cmd     *exec.Cmd
 	dir     string
 	addr    string
-	client  *agent.Client
+	client  *api.Client
 	exited  chan struct{}
 	waitErr error
 }
@@ -71,7 +71,7 @@ func lcStartPiped(ctx context.Context, t *testing.T, policies string) *lcAgent {
 			}
 		}
 	})
-	a.client, err = agent.NewClient(agent.ClientOptions{Address: "http://" + a.addr})
+	a.client, err = api.NewClient(api.ClientOptions{Address: "http://" + a.addr})
 	require.NoError(t, err)
 
 	// The reader: read until the first injection, then quit.
@@ -189,7 +189,7 @@ func TestAgentSurvivesItsLogReaderGoing(t *testing.T) {
 				require.NoError(t, a.cmd.Process.Signal(os.Interrupt))
 				require.Equal(t, 0, a.exitCode(t, time.Minute), "exit through the normal shutdown")
 			} else {
-				st, err := a.client.Halt(ctx, agent.HaltRequest{Reason: "the log reader went away"})
+				st, err := a.client.Halt(ctx, api.HaltRequest{Reason: "the log reader went away"})
 				require.NoError(t, err)
 				require.Equal(t, ledger.Halted, st.State)
 				require.Eventually(t, func() bool {
