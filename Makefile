@@ -65,7 +65,7 @@ bench: deps ## Run the benchmarks and print their figures
 
 .PHONY: soak
 soak: ## Crash soak: kill -9 tumult at random moments under every fault kind, SOAK_CYCLES times (default 100)
-	TUMULT_SOAK_CYCLES=$(SOAK_CYCLES) $(GO) test -tags integration -count=1 -p 1 -v -run '^TestCrashSoak$$' -timeout 60m ./integration/ | grep -E '^(crash soak|--- |ok|FAIL|PASS)|orphaned:|lost:'
+	set -o pipefail; TUMULT_SOAK_CYCLES=$(SOAK_CYCLES) $(GO) test -tags integration -count=1 -p 1 -v -run '^TestCrashSoak$$' -timeout 60m ./integration/ | grep -E '^(crash soak|--- |ok|FAIL|PASS)|orphaned:|lost:'
 
 .PHONY: demo
 demo: build ## Run tumult against a small demo fleet on local Docker (Ctrl-C cleans up)
