@@ -74,11 +74,13 @@ func TestCrashSoak(t *testing.T) {
 	run := harness.Unique("soak")
 	labels := map[string]string{runLabel: run, "tumult.enable": "true"}
 	fleet := harness.StartFleet(ctx, t, cli, harness.FleetOptions{Prefix: run, N: 2 * len(soakFaults), Labels: labels})
+	// Not opted in: the end marker of the event stream.
+	sentinel := harness.StartFleet(ctx, t, cli, harness.FleetOptions{Prefix: run + "-end", N: 1, Labels: map[string]string{runLabel: run}})[0]
+	seen := soakWatch(ctx, t, cli, run, sentinel.ID)
 	var ps []agPolicy
 	for _, f := range soakFaults {
 		ps = append(ps, agPolicy{Name: "soak-" + f.name, Labels: labels, Fault: f.fault, Mean: "1s", MaxDisrupted: `"100%"`})
 	}
-	began := time.Now()
 	a := harness.StartAgent(ctx, t, harness.AgentOptions{LogLevel: "info", Policies: map[string]string{"soak.hcl": agPolicies(ps...)}})
 
 	for i := range cycles {
@@ -97,7 +99,10 @@ func TestCrashSoak(t *testing.T) {
 	// The last start recovers; then a clean stop restores what runs.
 	_, err := a.Stop(time.Minute)
 	require.NoError(t, err, "clean stop at the end")
-	ended := time.Now()
+	// SIGHUP, which the fleet program ignores: once its event is in,
+	// every earlier one is.
+	require.NoError(t, cli.ContainerKill(ctx, sentinel.ID, "SIGHUP"))
+	faults := <-seen
 
 	orphaned := 0
 	for _, c := range fleet {
@@ -120,7 +125,6 @@ func TestCrashSoak(t *testing.T) {
 		}
 	}
 	lost := 0
-	faults := soakDockerFaults(ctx, t, cli, run, began, ended)
 	for _, f := range faults {
 		if !soakCovered(records[f.id], f.at) {
 			lost++
@@ -140,29 +144,38 @@ type soakFault struct {
 	at         time.Time
 }
 
-// soakDockerFaults returns the pause and kill events of the run's
-// containers between since and until: every fault kind sends one.
-func soakDockerFaults(ctx context.Context, t *testing.T, cli *client.Client, run string, since, until time.Time) []soakFault {
+// soakWatch follows the pause and kill events of the run's containers
+// from now on (every fault kind sends one; Docker keeps too few past
+// events to ask afterwards) until the sentinel's kill event, and then
+// sends what it saw.
+func soakWatch(ctx context.Context, t *testing.T, cli *client.Client, run, sentinel string) <-chan []soakFault {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
 	msgs, errs := cli.Events(ctx, events.ListOptions{
-		Since: gdDockerTime(since), Until: gdDockerTime(until.Add(time.Second)),
+		// From now, though the stream may take a moment to be set up.
+		Since: gdDockerTime(time.Now()),
 		Filters: filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)),
 			filters.Arg("label", runLabel+"="+run), filters.Arg("event", string(events.ActionPause)), filters.Arg("event", string(events.ActionKill))),
 	})
-	var out []soakFault
-	for {
-		select {
-		case m := <-msgs:
-			out = append(out, soakFault{id: m.Actor.ID, action: string(m.Action), at: time.Unix(0, m.TimeNano)})
-		case err := <-errs:
-			if !errors.Is(err, io.EOF) {
-				require.NoError(t, err, "read docker events")
+	out := make(chan []soakFault, 1)
+	go func() {
+		var seen []soakFault
+		defer func() { out <- seen }()
+		for {
+			select {
+			case m := <-msgs:
+				if m.Actor.ID == sentinel {
+					return
+				}
+				seen = append(seen, soakFault{id: m.Actor.ID, action: string(m.Action), at: time.Unix(0, m.TimeNano)})
+			case err := <-errs:
+				if !errors.Is(err, io.EOF) && ctx.Err() == nil {
+					t.Errorf("docker events: %v", err)
+				}
+				return
 			}
-			return out
 		}
-	}
+	}()
+	return out
 }
 
 // soakCovered reports whether one of the member's records was open at

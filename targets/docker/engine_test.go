@@ -327,18 +327,22 @@ func TestRestorePauseUnpausesWithoutInspect(t *testing.T) {
 	tests := []struct {
 		name       string
 		unpauseErr error
+		state      string // what an inspect shows
 		how        targets.How
 		class      error
+		calls      []string
 		inspects   int
 	}{
-		{"paused: unpaused at once", nil, targets.Restored, nil, 0},
-		{"not paused any more: inspect tells", errdefs.Conflict(errors.New("Container 4f1c is not paused")), targets.Recovered, nil, 1},
-		{"gone", errdefs.NotFound(errors.New("No such container: 4f1c")), targets.Gone, nil, 0},
-		{"engine failing: retry later", errdefs.System(errors.New("internal error")), "", targets.ErrUnreachable, 0},
+		{"paused: unpaused at once", nil, "paused", targets.Restored, nil, []string{"unpause"}, 0},
+		{"not paused any more: inspect tells", errdefs.Conflict(errors.New("Container 4f1c is not paused")), "running", targets.Recovered, nil, []string{"unpause"}, 1},
+		// Docker 20.10 answers "is not paused" with a 500.
+		{"not paused, said with a 500", errdefs.System(errors.New("Container 4f1c is not paused")), "running", targets.Recovered, nil, []string{"unpause"}, 1},
+		{"gone", errdefs.NotFound(errors.New("No such container: 4f1c")), "running", targets.Gone, nil, []string{"unpause"}, 0},
+		{"engine failing: retry later", errdefs.System(errors.New("internal error")), "paused", "", targets.ErrUnreachable, []string{"unpause", "unpause"}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			eng := &fakeEngine{unpauseErr: tt.unpauseErr, states: []container.InspectResponse{inspectOf("running", optedIn, t0)}}
+			eng := &fakeEngine{unpauseErr: tt.unpauseErr, states: []container.InspectResponse{inspectOf(tt.state, optedIn, t0)}}
 			tg := fakeTarget(eng)
 			out, err := tg.Restore(context.Background(), member(), policies.FaultSpec{Kind: policies.FaultPause, Duration: time.Minute})
 			if tt.class != nil {
@@ -348,7 +352,7 @@ func TestRestorePauseUnpausesWithoutInspect(t *testing.T) {
 				require.NoError(t, err)
 				require.Equal(t, tt.how, out.How)
 			}
-			require.Equal(t, []string{"unpause"}, eng.Calls())
+			require.Equal(t, tt.calls, eng.Calls())
 			require.Equal(t, tt.inspects, eng.inspects)
 		})
 	}

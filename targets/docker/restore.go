@@ -120,10 +120,12 @@ func (t *Target) Restore(ctx context.Context, m targets.Member, f policies.Fault
 
 // unpauseFirst restores a pause from what the caller knows (the ledger
 // says it paused the member) without an inspect first: at a halt of many
-// members that inspect is a third of the engine's work. The engine
-// refuses to unpause a container that is not paused (a conflict); then
-// done is false and Restore's inspecting path tells how it came back.
-// Any other error (the engine unreachable, 5xx) is returned for a retry.
+// members that inspect is a third of the engine's work. Any refusal but
+// "no such container" — the container is not paused (a crash between the
+// record and the pause, someone unpaused it; engines answer that with a
+// conflict or, older ones, a 500), or the engine is failing — leaves done
+// false, and Restore's inspecting path decides: it tells how a member came
+// back, and returns the engine's error for a retry when it cannot.
 func (t *Target) unpauseFirst(ctx context.Context, m targets.Member) (out targets.Outcome, done bool, err error) {
 	err = t.call(ctx, 0, func(ctx context.Context) error { return t.cli.ContainerUnpause(ctx, m.ID) })
 	switch {
@@ -135,10 +137,11 @@ func (t *Target) unpauseFirst(ctx context.Context, m targets.Member) (out target
 	case cerrdefs.IsNotFound(err):
 		t.forget(m.ID)
 		return targets.Outcome{How: targets.Gone}, true, nil
-	case cerrdefs.IsConflict(err):
-		return targets.Outcome{}, false, nil
+	case ctx.Err() != nil:
+		return targets.Outcome{}, true, t.fail(op("unpause", m), err)
 	}
-	return targets.Outcome{}, true, t.fail(op("unpause", m), err)
+	t.log.Debug("unpause refused; inspecting", "member", m.Short(), "error", err)
+	return targets.Outcome{}, false, nil
 }
 
 // gone forgets m when err says its container is gone, and reports
