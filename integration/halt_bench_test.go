@@ -65,7 +65,7 @@ func BenchmarkHaltRestore(b *testing.B) {
 				Labels: map[string]string{runLabel: run, "tumult.enable": "true"},
 			})
 			rig := newHRRig(b, members, run)
-			for _, kind := range []policies.FaultKind{policies.FaultPause, policies.FaultStop, policies.FaultKill} {
+			for _, kind := range hrKinds(b) {
 				b.Run(string(kind), func(b *testing.B) {
 					var tumult, done, floor []time.Duration
 					for range b.N {
@@ -235,6 +235,25 @@ func hrPrint(w io.Writer, rows []hrRow) {
 		fmt.Fprintf(&sb, "%-6s %4d %4d | %10.1f %10.1f %6.2f | %10.1f | %s\n", r.kind, r.n, r.runs, gdMS(r.tumult), gdMS(r.floor), r.ratio(), gdMS(r.done), target)
 	}
 	fmt.Fprint(w, sb.String())
+}
+
+// hrKinds are the fault kinds to measure: TUMULT_BENCH_KINDS, default
+// "pause,stop,kill".
+func hrKinds(b *testing.B) []policies.FaultKind {
+	s := os.Getenv("TUMULT_BENCH_KINDS")
+	if s == "" {
+		return []policies.FaultKind{policies.FaultPause, policies.FaultStop, policies.FaultKill}
+	}
+	var out []policies.FaultKind
+	for _, f := range strings.Split(s, ",") {
+		switch k := policies.FaultKind(strings.TrimSpace(f)); k {
+		case policies.FaultPause, policies.FaultStop, policies.FaultKill:
+			out = append(out, k)
+		default:
+			b.Fatalf("TUMULT_BENCH_KINDS=%q: want pause, stop and/or kill", s)
+		}
+	}
+	return out
 }
 
 func hrEnvInt(b *testing.B, name string, def, lo, hi int) int {
