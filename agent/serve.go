@@ -31,7 +31,7 @@ func (a *Agent) serve() error {
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      2 * time.Minute, // a halt waits for every restore
+		WriteTimeout:      2 * time.Minute, // a pause with restore waits for every restore
 		IdleTimeout:       2 * time.Minute,
 	}
 	go func() {
