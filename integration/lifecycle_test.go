@@ -41,38 +41,10 @@ type lcAgent struct {
 // the agent with its output on a pipe the test reads until "injected:".
 func lcStartPiped(ctx context.Context, t *testing.T, policies string) *lcAgent {
 	t.Helper()
-	bin := harness.TumultBinary(t)
-	a := &lcAgent{dir: t.TempDir(), exited: make(chan struct{})}
-	a.addr = strings.TrimPrefix(harness.ClosedAddr(t), "http://")
-	require.NoError(t, os.MkdirAll(filepath.Join(a.dir, "policies"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(a.dir, "policies", "p.hcl"), []byte(policies), 0o644))
-	cfg := fmt.Sprintf("data_dir = \"data\"\npolicy_dir = \"policies\"\nlog_level = \"info\"\nhttp {\n  address = %q\n}\ndocker \"local\" {}\n", a.addr)
-	require.NoError(t, os.WriteFile(filepath.Join(a.dir, "tumult.hcl"), []byte(cfg), 0o644))
-
 	r, w, err := os.Pipe()
 	require.NoError(t, err)
-	a.cmd = exec.Command(bin, "agent", "-config", filepath.Join(a.dir, "tumult.hcl"))
-	a.cmd.Stdout, a.cmd.Stderr = w, w
-	require.NoError(t, a.cmd.Start())
+	a := lcStart(t, policies, w)
 	_ = w.Close()
-	go func() {
-		a.waitErr = a.cmd.Wait()
-		close(a.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-a.exited:
-		default:
-			_ = a.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-a.exited:
-			case <-time.After(30 * time.Second):
-				_ = a.cmd.Process.Kill()
-			}
-		}
-	})
-	a.client, err = api.NewClient(api.ClientOptions{Address: "http://" + a.addr})
-	require.NoError(t, err)
 
 	// The reader: read until the first injection, then quit.
 	lines := make(chan string, 1)
@@ -96,6 +68,43 @@ func lcStartPiped(ctx context.Context, t *testing.T, policies string) *lcAgent {
 	case <-ctx.Done():
 		t.Fatal("no injection within the test's time")
 	}
+	return a
+}
+
+// lcStart writes a config and policies into a temp dir and starts the
+// agent with its stdout and stderr on out.
+func lcStart(t *testing.T, policies string, out *os.File) *lcAgent {
+	t.Helper()
+	bin := harness.TumultBinary(t)
+	a := &lcAgent{dir: t.TempDir(), exited: make(chan struct{})}
+	a.addr = strings.TrimPrefix(harness.ClosedAddr(t), "http://")
+	require.NoError(t, os.MkdirAll(filepath.Join(a.dir, "policies"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(a.dir, "policies", "p.hcl"), []byte(policies), 0o644))
+	cfg := fmt.Sprintf("data_dir = \"data\"\npolicy_dir = \"policies\"\nlog_level = \"info\"\nhttp {\n  address = %q\n}\ndocker \"local\" {}\n", a.addr)
+	require.NoError(t, os.WriteFile(filepath.Join(a.dir, "tumult.hcl"), []byte(cfg), 0o644))
+
+	a.cmd = exec.Command(bin, "agent", "-config", filepath.Join(a.dir, "tumult.hcl"))
+	a.cmd.Stdout, a.cmd.Stderr = out, out
+	require.NoError(t, a.cmd.Start())
+	go func() {
+		a.waitErr = a.cmd.Wait()
+		close(a.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-a.exited:
+		default:
+			_ = a.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-a.exited:
+			case <-time.After(30 * time.Second):
+				_ = a.cmd.Process.Kill()
+			}
+		}
+	})
+	var err error
+	a.client, err = api.NewClient(api.ClientOptions{Address: "http://" + a.addr})
+	require.NoError(t, err)
 	return a
 }
 
@@ -207,4 +216,43 @@ func TestAgentSurvivesItsLogReaderGoing(t *testing.T) {
 			require.Empty(t, active, "no record left active")
 		})
 	}
+}
+
+// A full disk for the log: every write fails with ENOSPC (/dev/full). The
+// agent works on, and Ctrl-C restores and exits through the normal
+// shutdown.
+func TestAgentWithItsLogOnAFullDisk(t *testing.T) {
+	cli := harness.RequireDocker(t)
+	ctx := agCtx(t, 3*time.Minute)
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		harness.Missing(t, "/dev/full", err)
+	}
+	defer full.Close()
+	run := harness.Unique("lc-full")
+	fleet := harness.StartFleet(ctx, t, cli, harness.FleetOptions{Prefix: run, N: 3,
+		Labels: map[string]string{runLabel: run, "tumult.enable": "true"}})
+	a := lcStart(t, lcPausePolicy(run), full)
+	require.Eventually(t, func() bool {
+		_, active, err := agRecords(ctx, a.client)
+		return err == nil && len(active) >= 2
+	}, time.Minute, 100*time.Millisecond, "the agent injects with every log write failing")
+	metrics := agGetMetrics(t, "http://"+a.addr+"/metrics")
+	v, ok := agMetric(metrics, "tumult_log_write_errors_total")
+	require.True(t, ok, "tumult_log_write_errors_total is exported")
+	require.Greater(t, v, 0.0, "the lost log lines are counted")
+	require.NoError(t, a.cmd.Process.Signal(os.Interrupt))
+	require.Equal(t, 0, a.exitCode(t, time.Minute))
+	ok, down := lcFleetUp(ctx, t, cli, fleet)
+	require.True(t, ok, "restored by the normal shutdown; still down: %s", down)
+	active, err := lcLedger(t, a).Active(ctx)
+	require.NoError(t, err)
+	require.Empty(t, active)
+}
+
+func agGetMetrics(t *testing.T, url string) string {
+	t.Helper()
+	code, body := agGet(t, url, "")
+	require.Equal(t, 200, code)
+	return body
 }
