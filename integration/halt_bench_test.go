@@ -108,11 +108,14 @@ func newHRRig(b *testing.B, fleet []harness.Container, run string) *hrRig {
 	tg, err := docker.New(docker.Options{Name: "local", Logger: hclog.NewNullLogger()})
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = tg.Close() })
-	engine, err := scheduler.New(scheduler.Options{Ledger: store, Targets: hrTargets{tg}})
+	// The controller restores through the engine, and the engine pauses
+	// failed policies through the controller: wire them as the agent does.
+	control := &hrControl{}
+	engine, err := scheduler.New(scheduler.Options{Ledger: store, Targets: hrTargets{tg}, Control: control})
 	require.NoError(b, err)
 	b.Cleanup(engine.Close)
-	r := &hrRig{run: run, store: store, engine: engine,
-		control: guardian.NewController(guardian.ControllerOptions{Ledger: store, Restorer: engine})}
+	control.c = guardian.NewController(guardian.ControllerOptions{Ledger: store, Restorer: engine})
+	r := &hrRig{run: run, store: store, engine: engine, control: control.c}
 	for _, c := range fleet {
 		r.members = append(r.members, targets.Member{Driver: policies.DriverDocker, Endpoint: "local", ID: c.ID, Name: c.Name})
 	}
@@ -120,6 +123,13 @@ func newHRRig(b *testing.B, fleet []harness.Container, run string) *hrRig {
 }
 
 type hrTargets struct{ t targets.Target }
+
+// hrControl is the scheduler's view of the controller.
+type hrControl struct{ c *guardian.Controller }
+
+func (h *hrControl) PauseFailed(ctx context.Context, policy, reason string) error {
+	return h.c.PauseFailed(ctx, policy, reason)
+}
 
 func (h hrTargets) Target(policies.Driver, string) (targets.Target, error) { return h.t, nil }
 
