@@ -26,6 +26,10 @@ type faultRun struct {
 	cut    chan struct{} // closed to restore at once
 	reason string        // why it was cut; guarded by mu
 	done   chan struct{}
+	// settle, when set, is when an injection that another process may
+	// have left in flight has surely ended: the restore waits for it,
+	// even when cut short (see settleOf).
+	settle time.Time
 }
 
 // endNow cuts the run short with a reason. The first reason wins.
@@ -49,6 +53,16 @@ func (r *faultRun) cutReason() string {
 // startRun starts the run of rec, due to restore at `at`. A non-empty
 // reason restores at once and skips verification.
 func (e *Engine) startRun(rec ledger.Record, p *policies.Policy, t targets.Target, at time.Time, reason string) *faultRun {
+	return e.startRunAt(rec, p, t, at, reason, time.Time{})
+}
+
+// startRunSettled starts a run that restores at once (reason) but not
+// before settle.
+func (e *Engine) startRunSettled(rec ledger.Record, p *policies.Policy, t targets.Target, reason string, settle time.Time) *faultRun {
+	return e.startRunAt(rec, p, t, e.opts.Clock.Now(), reason, settle)
+}
+
+func (e *Engine) startRunAt(rec ledger.Record, p *policies.Policy, t targets.Target, at time.Time, reason string, settle time.Time) *faultRun {
 	e.mu.Lock()
 	if r, ok := e.runs[rec.ID]; ok {
 		e.mu.Unlock()
@@ -57,7 +71,7 @@ func (e *Engine) startRun(rec ledger.Record, p *policies.Policy, t targets.Targe
 		}
 		return r
 	}
-	r := &faultRun{rec: rec, policy: p, target: t, cut: make(chan struct{}), done: make(chan struct{})}
+	r := &faultRun{rec: rec, policy: p, target: t, cut: make(chan struct{}), done: make(chan struct{}), settle: settle}
 	e.runs[rec.ID] = r
 	e.wg.Add(1)
 	e.mu.Unlock()
@@ -91,6 +105,16 @@ func (e *Engine) runFault(r *faultRun, at time.Time) {
 			return // shutting down: the record stays active for the next start
 		}
 		stop()
+	}
+	if wait := r.settle.Sub(e.opts.Clock.Now()); wait > 0 {
+		log.Info("waiting for an injection the previous run may have left in flight", "wait", wait)
+		c, stop := e.opts.Clock.After(wait)
+		select {
+		case <-c:
+		case <-ctx.Done():
+			stop()
+			return
+		}
 	}
 	cutWhy := r.cutReason()
 	cut := cutWhy != ""
@@ -386,7 +410,40 @@ func (e *Engine) adopt(rec ledger.Record, reason string) (*faultRun, error) {
 		return nil, fmt.Errorf("restore %s of %s: %w", rec.ID, rec.Member.Short(), err)
 	}
 	p, _ := e.Policy(rec.Policy)
-	return e.startRun(rec, p, t, e.opts.Clock.Now(), reason), nil
+	return e.startRunSettled(rec, p, t, reason, settleOf(rec)), nil
+}
+
+// injectionGrace covers the time between a record's decision and its
+// injection call, and the engine's own latency.
+const injectionGrace = 2 * time.Second
+
+// defaultEngineStop is how long an engine waits before it kills a member
+// that a stop or restart without a timeout asked to end (Docker's and
+// Nomad's default, 10s).
+const defaultEngineStop = 10 * time.Second
+
+// settleOf is, for a record this process did not inject, when an
+// injection of it still in flight has surely ended. A record in the
+// intent phase was written before the injection call: the process that
+// wrote it may have died with the call on the wire, and the engine
+// carries it out anyway — a stop waits up to its timeout before the
+// member goes down. Restoring before that would find the member still up,
+// call it unaffected, and leave it down once the stop lands. Records past
+// intent had their call answered: nothing is in flight.
+func settleOf(rec ledger.Record) time.Time {
+	if rec.Phase != ledger.Intent || rec.Decided.IsZero() {
+		return time.Time{}
+	}
+	wait := injectionGrace
+	switch rec.Fault.Kind {
+	case policies.FaultStop, policies.FaultRestart:
+		if rec.Fault.Timeout > 0 {
+			wait += rec.Fault.Timeout
+		} else {
+			wait += defaultEngineStop
+		}
+	}
+	return rec.Decided.Add(wait)
 }
 
 // Recover restores every fault the ledger holds as unfinished — left by a
