@@ -32,7 +32,7 @@ import (
 )
 
 // BenchmarkHaltRestore measures tumult's restore path against Docker's
-// own floor, for fleets of N = 10, 50 and 100 members (TUMULT_BENCH_SIZES)
+// own floor (both to the last member's unpause or start event), for fleets of N = 10, 50 and 100 members (TUMULT_BENCH_SIZES)
 // held down by pause, stop and kill faults, each measured
 // TUMULT_BENCH_RUNS times (default 5), tumult and floor taking turns so
 // that both see the same machine:
@@ -70,7 +70,7 @@ func BenchmarkHaltRestore(b *testing.B) {
 					var tumult, done, floor []time.Duration
 					for range b.N {
 						for range runs {
-							floor = append(floor, hrFloor(ctx, b, cli, members, kind))
+							floor = append(floor, hrFloor(ctx, b, cli, members, run, kind))
 							up, all := rig.halt(ctx, b, cli, kind)
 							tumult, done = append(tumult, up), append(done, all)
 						}
@@ -145,35 +145,12 @@ func (r *hrRig) halt(ctx context.Context, b *testing.B, cli *client.Client, kind
 		require.NoError(b, r.store.Begin(ctx, ledger.Record{ID: ledger.NewID(), Policy: "bench", Member: m, Fault: spec,
 			Phase: ledger.Injected, Injected: now, RestoreBy: now.Add(time.Hour)}))
 	}
-	action := events.ActionStart
-	if kind == policies.FaultPause {
-		action = events.ActionUnPause
-	}
-	evctx, stopEvents := context.WithCancel(ctx)
-	defer stopEvents()
 	began := time.Now()
-	msgs, errs := cli.Events(evctx, events.ListOptions{Since: gdDockerTime(began), Filters: filters.NewArgs(
-		filters.Arg("type", string(events.ContainerEventType)), filters.Arg("event", string(action)),
-		filters.Arg("label", runLabel+"="+r.run))})
+	wait := hrWatchUp(ctx, b, cli, r.run, kind, len(r.members), began)
 	_, err := r.control.Halt(ctx, guardian.Change{Actor: "bench", Source: "cli", Reason: "benchmark"})
 	done = time.Since(began)
 	require.NoError(b, err)
-	seen := map[string]bool{}
-	var last time.Time
-	for len(seen) < len(r.members) {
-		select {
-		case m := <-msgs:
-			seen[m.Actor.ID] = true
-			if at := time.Unix(0, m.TimeNano); at.After(last) {
-				last = at
-			}
-		case err := <-errs:
-			b.Fatalf("docker events: %v", err)
-		case <-time.After(time.Minute):
-			b.Fatalf("%d of %d %s events after the halt", len(seen), len(r.members), action)
-		}
-	}
-	up = last.Sub(began)
+	up = wait().Sub(began)
 	active, err := r.store.Active(ctx)
 	require.NoError(b, err)
 	require.Empty(b, active, "every record finished when the halt returns")
@@ -183,18 +160,53 @@ func (r *hrRig) halt(ctx context.Context, b *testing.B, cli *client.Client, kind
 }
 
 // hrFloor puts every member down with kind and times Docker alone
-// bringing them back, gdFloorWorkers at once.
-func hrFloor(ctx context.Context, b *testing.B, cli *client.Client, members []harness.Container, kind policies.FaultKind) time.Duration {
+// bringing them back, gdFloorWorkers at once, to the last member's
+// unpause or start event: the same end as tumult's figure.
+func hrFloor(ctx context.Context, b *testing.B, cli *client.Client, members []harness.Container, run string, kind policies.FaultKind) time.Duration {
 	b.Helper()
 	require.NoError(b, forEach(members, gdFloorWorkers, func(m harness.Container) error { return hrDown(ctx, cli, m.ID, kind) }))
 	began := time.Now()
+	wait := hrWatchUp(ctx, b, cli, run, kind, len(members), began)
 	require.NoError(b, forEach(members, gdFloorWorkers, func(m harness.Container) error {
 		if kind == policies.FaultPause {
 			return cli.ContainerUnpause(ctx, m.ID)
 		}
 		return cli.ContainerStart(ctx, m.ID, container.StartOptions{})
 	}))
-	return time.Since(began)
+	return wait().Sub(began)
+}
+
+// hrWatchUp follows the unpause (or start) events of the run's members
+// from since; the function it returns waits for n of them and returns
+// the last one's time.
+func hrWatchUp(ctx context.Context, b *testing.B, cli *client.Client, run string, kind policies.FaultKind, n int, since time.Time) func() time.Time {
+	action := events.ActionStart
+	if kind == policies.FaultPause {
+		action = events.ActionUnPause
+	}
+	evctx, stop := context.WithCancel(ctx)
+	msgs, errs := cli.Events(evctx, events.ListOptions{Since: gdDockerTime(since), Filters: filters.NewArgs(
+		filters.Arg("type", string(events.ContainerEventType)), filters.Arg("event", string(action)),
+		filters.Arg("label", runLabel+"="+run))})
+	return func() time.Time {
+		defer stop()
+		seen := map[string]bool{}
+		var last time.Time
+		for len(seen) < n {
+			select {
+			case m := <-msgs:
+				seen[m.Actor.ID] = true
+				if at := time.Unix(0, m.TimeNano); at.After(last) {
+					last = at
+				}
+			case err := <-errs:
+				b.Fatalf("docker events: %v", err)
+			case <-time.After(time.Minute):
+				b.Fatalf("%d of %d %s events", len(seen), n, action)
+			}
+		}
+		return last
+	}
 }
 
 func hrDown(ctx context.Context, cli *client.Client, id string, kind policies.FaultKind) error {
