@@ -11,6 +11,8 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 30s
 # Integration tests get a generous but bounded budget.
 ITEST_TIMEOUT ?= 25m
+# Cycles of `make soak` (the short version inside `make test` runs 10).
+SOAK_CYCLES ?= 100
 # Packages with tests behind the integration build tag.
 ITEST_PKGS := ./integration/... ./ledger/consul/...
 
@@ -60,6 +62,10 @@ fuzz: ## Fuzz the policy and config parsers for FUZZTIME each (default 30s)
 bench: deps ## Run the benchmarks and print their figures
 	$(GO) test -run '^$$' -bench . -benchmem ./policies ./scheduler ./ledger/...
 	$(GO) test -tags integration -run '^$$' -bench . -benchtime 3x -timeout 30m ./integration/...
+
+.PHONY: soak
+soak: ## Crash soak: kill -9 tumult at random moments under every fault kind, SOAK_CYCLES times (default 100)
+	set -o pipefail; TUMULT_SOAK_CYCLES=$(SOAK_CYCLES) $(GO) test -tags integration -count=1 -p 1 -v -run '^TestCrashSoak$$' -timeout 60m ./integration/ | grep -E '^(crash soak|--- |ok|FAIL|PASS)|orphaned:|lost:'
 
 .PHONY: demo
 demo: build ## Run tumult against a small demo fleet on local Docker (Ctrl-C cleans up)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"github.com/inferensys/tumult/clock"
 	"github.com/inferensys/tumult/config"
 	"github.com/inferensys/tumult/guardian"
+	"github.com/inferensys/tumult/internal/crash"
 	"github.com/inferensys/tumult/ledger"
 	"github.com/inferensys/tumult/policies"
 	"github.com/inferensys/tumult/scheduler"
@@ -47,6 +49,9 @@ type Options struct {
 	StopTimeout time.Duration
 	// NoGuardianWarning is logged at start when no trip wire exists.
 	Dev bool
+	// LogSink, when the logger writes through one, is counted in
+	// tumult_log_write_errors_total.
+	LogSink *LogSink
 }
 
 // Agent is the tumult daemon.
@@ -74,6 +79,8 @@ type Agent struct {
 	set *policies.Set
 	// lastReload is the last policy load's result, for status.
 	lastReload *api.ReloadStatus
+	// loading serialises policy loads.
+	loading sync.Mutex
 
 	listener net.Listener
 	server   *http.Server
@@ -139,6 +146,11 @@ func New(opts Options) (*Agent, error) {
 	a.endpoints = newEndpointMonitor(endpointsOf(cfg), prober, a.clock, a.log.Named("endpoints"), a.reg)
 
 	a.metrics = newMetrics(a.reg, newLiveCollector(a.ledger, a.policies, a.clock.Now))
+	if sink := opts.LogSink; sink != nil {
+		a.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tumult_log_write_errors_total",
+			Help: "Log lines lost because the log output failed (its reader went away, a full disk); the agent goes on."},
+			func() float64 { return float64(sink.Failed()) }))
+	}
 	srcs, err := newSources(cfg, a.log)
 	if err != nil {
 		return nil, err
@@ -334,25 +346,76 @@ func (a *Agent) Addr() string {
 // Run starts the agent and blocks until ctx ends, then stops it: no new
 // faults, running faults restored, ledger flushed. started, when not nil,
 // is closed once the API serves and earlier faults are recovered.
-func (a *Agent) Run(ctx context.Context, started chan<- struct{}) error {
+//
+// Recovery comes first: the faults an earlier run left (it crashed, was
+// killed, ran out of memory) are restored from what the ledger holds
+// before the policies are read and checked, so that a slow policy check
+// never keeps a member down. Scheduling starts once they are all back.
+//
+// A panic in any goroutine the agent started (see package crash), or in
+// Run itself, ends Run the way a stop does, restores included, and Run
+// then returns the panic as its error.
+func (a *Agent) Run(ctx context.Context, started chan<- struct{}) (err error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	defer crash.Handle(func(p crash.Panic) {
+		a.log.Error("panic: stopping in order, restoring every running fault", "where", p.Where,
+			"panic", fmt.Sprint(p.Value), "stack", string(p.Stack))
+		cancel(p)
+	})()
+	var wg sync.WaitGroup
 	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), a.opts.StopTimeout+10*time.Second)
-		defer cancel()
-		if err := a.shutdown(sctx); err != nil {
-			a.log.Error("shutdown", "error", err)
+		if v := recover(); v != nil {
+			p := crash.Panic{Where: "agent: run", Value: v, Stack: debug.Stack()}
+			a.log.Error("panic: stopping in order, restoring every running fault", "where", p.Where,
+				"panic", fmt.Sprint(p.Value), "stack", string(p.Stack))
+			cancel(p)
+		}
+		wg.Wait()
+		var p crash.Panic
+		if errors.As(context.Cause(ctx), &p) {
+			err = errors.Join(err, fmt.Errorf("stopped after a %w", p))
+		}
+		sctx, stop := context.WithTimeout(context.Background(), a.opts.StopTimeout+10*time.Second)
+		defer stop()
+		if serr := a.shutdown(sctx); serr != nil {
+			a.log.Error("shutdown", "error", serr)
 		}
 	}()
+
+	recovered := make(chan error, 1)
+	if a.ha == nil {
+		// Earlier faults first: restored from the ledger alone, while
+		// the policies load; nothing is scheduled until every
+		// unfinished record is restored.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := errors.New("recovery ended in a panic")
+			defer func() { recovered <- err }()
+			defer crash.Recover("agent: recovery")
+			err = a.recover(ctx)
+		}()
+	} else {
+		recovered <- nil
+	}
 	if res := a.load("start"); !res.OK {
+		a.restoreAtStop(<-recovered)
 		return fmt.Errorf("policies in %s have errors:\n  %s", a.cfg.PolicyDir, strings.Join(res.Errors, "\n  "))
 	}
 	if err := a.serve(); err != nil {
+		a.restoreAtStop(<-recovered)
 		return err
 	}
 	// The guardian watches from the start, recovery included, and stops
 	// last: it may still have to halt while running faults are restored.
 	guardCtx, stopGuard := context.WithCancel(context.Background())
 	guardDone := make(chan struct{})
-	go func() { defer close(guardDone); _ = a.watcher.Run(guardCtx) }()
+	go func() {
+		defer crash.Recover("guardian: watcher")
+		defer close(guardDone)
+		_ = a.watcher.Run(guardCtx)
+	}()
 	a.onStop("stop guardian", func(ctx context.Context) error {
 		stopGuard()
 		select {
@@ -371,23 +434,30 @@ func (a *Agent) Run(ctx context.Context, started chan<- struct{}) error {
 		a.log.Error("cannot tell whether a halt or pause carried over", "error", err)
 	}
 	a.endpoints.Check(ctx, a.policies())
-	if a.ha == nil {
-		// Earlier faults first: nothing is scheduled until every
-		// unfinished record is restored.
-		if err := a.recover(ctx); err != nil {
-			return err
+	if err := <-recovered; err != nil {
+		// Stopped (or a panic) before every earlier fault was back: try
+		// once more within the stop timeout; what is left stays in the
+		// ledger for the next start.
+		a.restoreAtStop(err)
+		if ctx.Err() != nil {
+			return nil
 		}
+		return err
 	}
-	var wg sync.WaitGroup
 	wg.Add(4)
-	go func() { defer wg.Done(); a.watchPolicies(ctx) }()
-	go func() { defer wg.Done(); a.endpoints.Run(ctx, a.policies) }()
-	go func() { defer wg.Done(); a.control.RunExpiry(ctx) }()
+	go func() { defer wg.Done(); defer crash.Recover("agent: policy watch"); a.watchPolicies(ctx) }()
+	go func() {
+		defer wg.Done()
+		defer crash.Recover("agent: endpoint checks")
+		a.endpoints.Run(ctx, a.policies)
+	}()
+	go func() { defer wg.Done(); defer crash.Recover("agent: pause expiry"); a.control.RunExpiry(ctx) }()
 	if a.ha == nil {
-		go func() { defer wg.Done(); a.lead(ctx, ctx) }()
+		go func() { defer wg.Done(); defer crash.Recover("agent: scheduler"); a.lead(ctx, ctx) }()
 	} else {
 		go func() {
 			defer wg.Done()
+			defer crash.Recover("agent: election")
 			a.ha.election.Run(ctx, func(lctx context.Context) {
 				if err := a.recover(lctx); err != nil {
 					a.log.Error("leading: recovery stopped", "error", err)
@@ -403,7 +473,6 @@ func (a *Agent) Run(ctx context.Context, started chan<- struct{}) error {
 	}
 	<-ctx.Done()
 	a.log.Info("stopping: no new faults")
-	wg.Wait()
 	return nil
 }
 
@@ -420,6 +489,25 @@ func (a *Agent) recover(ctx context.Context) error {
 	return nil
 }
 
+// restoreAtStop restores whatever faults are still active before a Run
+// that did not get to schedule returns; why is the error that ended it,
+// if any. Bounded by StopTimeout; what is left stays in the ledger.
+func (a *Agent) restoreAtStop(why error) {
+	if a.ha != nil {
+		return // only a leader restores, and this replica never led
+	}
+	if why != nil {
+		a.log.Warn("recovery interrupted", "error", why)
+	}
+	rctx, cancel := context.WithTimeout(context.Background(), a.opts.StopTimeout)
+	defer cancel()
+	if n, err := a.engine.RestoreAll(rctx, "agent stopping", nil); err != nil {
+		a.log.Error("restore at stop; the records stay active and the next start restores them", "error", err)
+	} else if n > 0 {
+		a.log.Info("restored running faults", "count", n)
+	}
+}
+
 // lead schedules until lctx ends: the agent stops (ctx ends too) or, with
 // Consul, leadership is lost. On a stop it restores the faults it runs
 // before it lets go of the lock; on a lost lock it leaves them to the new
@@ -427,9 +515,9 @@ func (a *Agent) recover(ctx context.Context) error {
 func (a *Agent) lead(ctx, lctx context.Context) {
 	if a.ha != nil {
 		a.log.Info("leading: scheduling faults", "replica", a.replica())
-		go a.ha.store.WatchControl(lctx, a.control.Follow)
+		crash.Go("agent: control watch", func() { a.ha.store.WatchControl(lctx, a.control.Follow) })
 	}
-	_ = a.engine.Run(lctx)
+	a.schedule(lctx)
 	if ctx.Err() == nil {
 		a.log.Warn("leadership lost: stopped injecting; the new leader restores running faults")
 		return
@@ -455,9 +543,20 @@ func (a *Agent) warnedBefore(line string) bool {
 // the status's last reload.
 func (a *Agent) ReloadOn(trigger string) api.ReloadResult { return a.load(trigger) }
 
+// schedule runs the scheduler until lctx ends. A panic in it is reported
+// like any other (the agent stops), and lead goes on to restore.
+func (a *Agent) schedule(lctx context.Context) {
+	defer crash.Recover("scheduler: run loop")
+	_ = a.engine.Run(lctx)
+}
+
 // load (re)reads the policies. On errors it keeps the set it has. The
 // result is kept for status, with its trigger.
 func (a *Agent) load(trigger string) (res api.ReloadResult) {
+	// SIGHUP, the API and the file watch may ask at once: one load at a
+	// time, so an older set never lands after a newer one.
+	a.loading.Lock()
+	defer a.loading.Unlock()
 	defer func() {
 		a.mu.Lock()
 		a.lastReload = &api.ReloadStatus{At: a.clock.Now(), Trigger: trigger, ReloadResult: res}

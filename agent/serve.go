@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/inferensys/tumult/api/server"
+	"github.com/inferensys/tumult/internal/crash"
 )
 
 // serve starts the HTTP API on the configured listener (or
@@ -30,10 +31,11 @@ func (a *Agent) serve() error {
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      2 * time.Minute, // a halt waits for every restore
+		WriteTimeout:      2 * time.Minute, // a pause with restore waits for every restore
 		IdleTimeout:       2 * time.Minute,
 	}
 	go func() {
+		defer crash.Recover("agent: api server")
 		if err := a.server.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Error("api server", "error", err)
 		}

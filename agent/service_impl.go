@@ -77,7 +77,9 @@ func (a *Agent) Resume(ctx context.Context, actor string, req api.ResumeRequest)
 
 // Halt implements server.Service.
 func (a *Agent) Halt(ctx context.Context, actor string, req api.HaltRequest) (ledger.Control, error) {
-	c, err := a.control.Halt(ctx, guardian.Change{Actor: actor, Source: "api", Reason: req.Reason})
+	// Answered once recorded: the restore goes on in the background, and
+	// GET /v1/faults shows what is still being restored.
+	c, err := a.control.HaltInBackground(ctx, guardian.Change{Actor: actor, Source: "api", Reason: req.Reason})
 	return c, apiErr(err)
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/common/model"
 
+	"github.com/inferensys/tumult/internal/crash"
 	"github.com/inferensys/tumult/policies"
 )
 
@@ -168,6 +169,7 @@ func (p *Prometheus) ratios(ctx context.Context, expr string, windows []time.Dur
 		seen[w] = true
 		wg.Add(1)
 		go func() {
+			defer crash.Recover("alerting: burn-rate query")
 			defer wg.Done()
 			r, err := p.Query(ctx, WindowQuery(expr, w), at)
 			results <- result{window: w, ratio: r, err: err}

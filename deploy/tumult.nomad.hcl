@@ -46,6 +46,15 @@ job "tumult" {
       min_healthy_time = "10s"
     }
 
+    # A replica that dies (kill -9, OOM) is started again in place at once
+    # and for good: a new start restores what the shared ledger holds.
+    restart {
+      attempts = 10
+      interval = "5m"
+      delay    = "1s"
+      mode     = "delay"
+    }
+
     task "agent" {
       driver = "docker"
 

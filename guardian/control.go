@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/inferensys/tumult/clock"
+	"github.com/inferensys/tumult/internal/crash"
 	"github.com/inferensys/tumult/ledger"
 )
 
@@ -210,6 +211,38 @@ func (c *Controller) Halt(ctx context.Context, ch Change) (ledger.Control, error
 		return ledger.Control{}, err
 	}
 	start := c.opts.Clock.Now()
+	ctrl, err := c.recordHalt(ctx, ch, start)
+	rerr := c.restoreHalt(ctx, ch, start)
+	return ctrl, errors.Join(wrapIf("record halt", err), wrapIf("restore", rerr))
+}
+
+// HaltInBackground is Halt that answers once the halt is recorded: the
+// restore goes on in the background, retrying each member until it is
+// back (or tumult stops, leaving the record for the next start), so an
+// on-call engineer never waits on a slow or failing engine to learn that
+// the halt took. Progress is in the ledger: a fault still being restored
+// is active, with the last failure in its Error. An error means the halt
+// could not be recorded; the restore runs all the same.
+func (c *Controller) HaltInBackground(ctx context.Context, ch Change) (ledger.Control, error) {
+	if err := c.check(ch); err != nil {
+		return ledger.Control{}, err
+	}
+	start := c.opts.Clock.Now()
+	ctrl, err := c.recordHalt(ctx, ch, start)
+	rctx := context.WithoutCancel(ctx)
+	crash.Go("guardian: halt restore", func() {
+		if err := c.restoreHalt(rctx, ch, start); err != nil {
+			c.log.Error("halt: restore", "error", err)
+		}
+	})
+	if err != nil {
+		return ctrl, fmt.Errorf("record halt (restoring anyway): %w", err)
+	}
+	return ctrl, nil
+}
+
+// recordHalt writes the halt into the control state.
+func (c *Controller) recordHalt(ctx context.Context, ch Change, start time.Time) (ledger.Control, error) {
 	ctrl, err := c.opts.Ledger.UpdateControl(ctx, func(s *ledger.Control) error {
 		if ch.Policy == "" {
 			if s.State == ledger.Halted {
@@ -234,13 +267,19 @@ func (c *Controller) Halt(ctx context.Context, ch Change) (ledger.Control, error
 		c.log.Error("record halt failed; restoring anyway", "error", err)
 	}
 	c.log.Warn("halting", "policy", orAll(ch.Policy), "actor", ch.Actor, "source", ch.Source, "reason", ch.Reason)
-	n, rerr := c.opts.Restorer.RestoreAll(context.WithoutCancel(ctx), "halted by "+ch.Actor+": "+ch.Reason, forPolicy(ch.Policy))
+	return ctrl, err
+}
+
+// restoreHalt restores every fault the halt covers and waits until they
+// are back or ctx ends.
+func (c *Controller) restoreHalt(ctx context.Context, ch Change, start time.Time) error {
+	n, err := c.opts.Restorer.RestoreAll(context.WithoutCancel(ctx), "halted by "+ch.Actor+": "+ch.Reason, forPolicy(ch.Policy))
 	took := c.opts.Clock.Now().Sub(start)
 	c.log.Warn("halted", "policy", orAll(ch.Policy), "restored", n, "took", took)
 	if c.opts.OnHalt != nil {
 		c.opts.OnHalt(ch.Source, n, took)
 	}
-	return ctrl, errors.Join(wrapIf("record halt", err), wrapIf("restore", rerr))
+	return err
 }
 
 func wrapIf(what string, err error) error {
@@ -310,6 +349,7 @@ func (c *Controller) RunExpiry(ctx context.Context) {
 func (c *Controller) Follow(ctl ledger.Control) {
 	c.pending.Store(&ctl)
 	go func() {
+		defer crash.Recover("guardian: restore after a halt from another replica")
 		// The goroutine holding following looks at pending again after it
 		// lets go, so a change stored while it was finishing is not lost.
 		for c.pending.Load() != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/inferensys/tumult/clock"
 	"github.com/inferensys/tumult/config"
+	"github.com/inferensys/tumult/internal/crash"
 	"github.com/inferensys/tumult/ledger"
 	"github.com/inferensys/tumult/policies"
 )
@@ -685,6 +686,7 @@ func (w *Watcher) dispatch(ctx context.Context, halts []Change) {
 		}
 		w.mu.Unlock()
 		go func() {
+			defer crash.Recover("guardian: halt")
 			if track {
 				defer w.halts.Done()
 			}

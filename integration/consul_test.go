@@ -98,6 +98,10 @@ func (r *csReplicas) Update(ctx context.Context, id string, fn func(*ledger.Reco
 	return r.pick().Update(ctx, id, fn)
 }
 
+func (r *csReplicas) UpdateMany(ctx context.Context, ups []ledger.RecordUpdate) ([]ledger.Record, []error) {
+	return r.pick().UpdateMany(ctx, ups)
+}
+
 func (r *csReplicas) Active(ctx context.Context) ([]ledger.Record, error) {
 	return r.pick().Active(ctx)
 }

@@ -49,4 +49,22 @@ func TestDeployFilesAreValid(t *testing.T) {
 		_, diags := hclparse.NewParser().ParseHCL(src, "tumult.nomad.hcl")
 		require.False(t, diags.HasErrors(), diags.Error())
 	})
+
+	// kill -9 and the OOM killer cannot be handled by tumult itself: the
+	// supervisor must start it again at once, and that start restores.
+	t.Run("restarted at once", func(t *testing.T) {
+		unit, err := os.ReadFile(filepath.Join(deploy, "tumult.service"))
+		require.NoError(t, err)
+		require.Regexp(t, `(?m)^Restart=always$`, string(unit))
+		require.Regexp(t, `(?m)^RestartSec=1$`, string(unit))
+		require.Regexp(t, `(?m)^StartLimitIntervalSec=0$`, string(unit))
+
+		src, err := os.ReadFile(filepath.Join(deploy, "tumult.nomad.hcl"))
+		require.NoError(t, err)
+		require.Regexp(t, `(?s)restart \{[^}]*delay\s*=\s*"1s"[^}]*mode\s*=\s*"delay"`, string(src))
+
+		docker, err := os.ReadFile(filepath.Join(deploy, "Dockerfile"))
+		require.NoError(t, err)
+		require.Contains(t, string(docker), "--restart always")
+	})
 }

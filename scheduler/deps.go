@@ -15,6 +15,7 @@ type Ledger interface {
 	Control(ctx context.Context) (ledger.Control, error)
 	Begin(ctx context.Context, r ledger.Record) error
 	Update(ctx context.Context, id string, fn func(*ledger.Record) error) (ledger.Record, error)
+	UpdateMany(ctx context.Context, ups []ledger.RecordUpdate) ([]ledger.Record, []error)
 	Active(ctx context.Context) ([]ledger.Record, error)
 	CountSince(ctx context.Context, policy string, since time.Time) (int, error)
 }

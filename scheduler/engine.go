@@ -80,6 +80,8 @@ type Engine struct {
 
 	// sem bounds concurrent restores.
 	sem chan struct{}
+	// writes batches the fault runs' record updates.
+	writes *writes
 	// runCtx is cancelled by Close: runs stop retrying and leave their
 	// records active for the next start.
 	runCtx    context.Context
@@ -141,6 +143,7 @@ func New(opts Options) (*Engine, error) {
 		wake: make(chan struct{}, 1),
 		sem:  make(chan struct{}, opts.RestoreParallelism),
 	}
+	e.writes = &writes{l: opts.Ledger}
 	e.injectCtx, e.injectCancel = context.WithCancel(context.Background())
 	e.runCtx, e.runCancel = context.WithCancel(context.Background())
 	return e, nil

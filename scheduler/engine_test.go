@@ -352,9 +352,35 @@ func TestRecoverRestoresUnfinishedRecordsOfAnEarlierRun(t *testing.T) {
 		require.NoError(t, r.ledger.Begin(ctx, ledger.Record{ID: "old-" + id, Policy: "p", Member: m, Fault: p.Fault, Phase: phase, Decided: t0}))
 	}
 	require.Len(t, r.fleet.Down(), 2)
-	n, err := r.engine.Recover(ctx)
-	require.NoError(t, err)
-	require.Equal(t, 3, n)
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := r.engine.Recover(ctx)
+		done <- result{n, err}
+	}()
+	// The two whose injection was answered come back at once. The one
+	// left at intent may have a stop still in flight at the engine: its
+	// restore waits until that would have landed — the engine's default
+	// stop timeout (10s) and 2s of grace after the decision.
+	require.Eventually(t, func() bool { return len(r.fleet.Down()) == 0 }, 5*time.Second, time.Millisecond)
+	require.True(t, r.clk.WaitTimers(1, 5*time.Second), "the intent record's restore waits on the clock")
+	select {
+	case <-done:
+		t.Fatal("recovery finished before the intent record settled")
+	default:
+	}
+	r.clk.Advance(12 * time.Second)
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("recovery did not finish once the intent record settled")
+	}
+	require.NoError(t, res.err)
+	require.Equal(t, 3, res.n)
 	require.Empty(t, r.fleet.Down())
 	active, err := r.ledger.Active(ctx)
 	require.NoError(t, err)

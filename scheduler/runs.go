@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/inferensys/tumult/internal/crash"
 	"github.com/inferensys/tumult/ledger"
 	"github.com/inferensys/tumult/policies"
 	"github.com/inferensys/tumult/targets"
@@ -25,6 +26,10 @@ type faultRun struct {
 	cut    chan struct{} // closed to restore at once
 	reason string        // why it was cut; guarded by mu
 	done   chan struct{}
+	// settle, when set, is when an injection that another process may
+	// have left in flight has surely ended: the restore waits for it,
+	// even when cut short (see settleOf).
+	settle time.Time
 }
 
 // endNow cuts the run short with a reason. The first reason wins.
@@ -48,6 +53,16 @@ func (r *faultRun) cutReason() string {
 // startRun starts the run of rec, due to restore at `at`. A non-empty
 // reason restores at once and skips verification.
 func (e *Engine) startRun(rec ledger.Record, p *policies.Policy, t targets.Target, at time.Time, reason string) *faultRun {
+	return e.startRunAt(rec, p, t, at, reason, time.Time{})
+}
+
+// startRunSettled starts a run that restores at once (reason) but not
+// before settle.
+func (e *Engine) startRunSettled(rec ledger.Record, p *policies.Policy, t targets.Target, reason string, settle time.Time) *faultRun {
+	return e.startRunAt(rec, p, t, e.opts.Clock.Now(), reason, settle)
+}
+
+func (e *Engine) startRunAt(rec ledger.Record, p *policies.Policy, t targets.Target, at time.Time, reason string, settle time.Time) *faultRun {
 	e.mu.Lock()
 	if r, ok := e.runs[rec.ID]; ok {
 		e.mu.Unlock()
@@ -56,7 +71,7 @@ func (e *Engine) startRun(rec ledger.Record, p *policies.Policy, t targets.Targe
 		}
 		return r
 	}
-	r := &faultRun{rec: rec, policy: p, target: t, cut: make(chan struct{}), done: make(chan struct{})}
+	r := &faultRun{rec: rec, policy: p, target: t, cut: make(chan struct{}), done: make(chan struct{}), settle: settle}
 	e.runs[rec.ID] = r
 	e.wg.Add(1)
 	e.mu.Unlock()
@@ -64,6 +79,7 @@ func (e *Engine) startRun(rec ledger.Record, p *policies.Policy, t targets.Targe
 		r.endNow(reason)
 	}
 	go func() {
+		defer crash.Recover("scheduler: fault run " + rec.ID)
 		defer e.wg.Done()
 		defer close(r.done)
 		defer func() {
@@ -90,24 +106,45 @@ func (e *Engine) runFault(r *faultRun, at time.Time) {
 		}
 		stop()
 	}
+	if wait := r.settle.Sub(e.opts.Clock.Now()); wait > 0 {
+		log.Info("waiting for an injection the previous run may have left in flight", "wait", wait)
+		c, stop := e.opts.Clock.After(wait)
+		select {
+		case <-c:
+		case <-ctx.Done():
+			stop()
+			return
+		}
+	}
 	cutWhy := r.cutReason()
 	cut := cutWhy != ""
 
 	start := e.opts.Clock.Now()
-	rec, err := e.opts.Ledger.Update(ctx, r.rec.ID, func(x *ledger.Record) error {
-		x.Phase = ledger.Restoring
-		if cut {
-			x.AddStep(start, "restoring at once: %s", cutWhy)
-		} else {
-			x.AddStep(start, "restoring")
+	// The record says "restoring" while the restore runs, not before it:
+	// the member comes back one durable write sooner, and nothing depends
+	// on the order (a record is restored on the next start whether it says
+	// injected or restoring). Later writes of the record wait for this one.
+	rec := r.rec
+	marked := make(chan struct{})
+	crash.Go("scheduler: record restoring "+r.rec.ID, func() {
+		defer close(marked)
+		updated, err := e.writes.Update(ctx, r.rec.ID, func(x *ledger.Record) error {
+			x.Phase = ledger.Restoring
+			if cut {
+				x.AddStep(start, "restoring at once: %s", cutWhy)
+			} else {
+				x.AddStep(start, "restoring")
+			}
+			return nil
+		})
+		if err != nil {
+			log.Error("record restore start", "error", err)
+			return
 		}
-		return nil
+		rec = updated
 	})
-	if err != nil {
-		log.Error("record restore start", "error", err)
-		rec = r.rec
-	}
-	outcome, err := e.restoreWithRetry(ctx, r, log)
+	outcome, err := e.restoreWithRetry(ctx, r, marked, log)
+	<-marked
 	if err != nil {
 		// Only a shutdown stops the retries: the record stays active and
 		// the next start restores it.
@@ -136,7 +173,7 @@ func (e *Engine) runFault(r *faultRun, at time.Time) {
 		result, reason, seen = e.verify(ctx, r, outcome, log)
 	}
 	now := e.opts.Clock.Now()
-	rec, err = e.opts.Ledger.Update(ctx, r.rec.ID, func(x *ledger.Record) error {
+	rec, err = e.writes.Update(ctx, r.rec.ID, func(x *ledger.Record) error {
 		x.Phase, x.Result, x.Reason, x.Outcome = ledger.Finished, result, reason, outcome
 		x.Restored, x.Finished = start.Add(took), now
 		x.HealthyAt, x.SteadyAt = seen.healthy, seen.steady
@@ -158,7 +195,7 @@ func (e *Engine) runFault(r *faultRun, at time.Time) {
 
 // restoreWithRetry restores until it succeeds, backing off between
 // attempts; only the end of ctx stops it.
-func (e *Engine) restoreWithRetry(ctx context.Context, r *faultRun, log interface {
+func (e *Engine) restoreWithRetry(ctx context.Context, r *faultRun, marked <-chan struct{}, log interface {
 	Warn(string, ...any)
 }) (targets.Outcome, error) {
 	backoff := 500 * time.Millisecond
@@ -181,7 +218,8 @@ func (e *Engine) restoreWithRetry(ctx context.Context, r *faultRun, log interfac
 			return targets.Outcome{How: targets.Gone}, nil
 		}
 		log.Warn("restore failed; retrying", "attempt", attempt, "error", err, "backoff", backoff)
-		_, _ = e.opts.Ledger.Update(ctx, r.rec.ID, func(x *ledger.Record) error {
+		<-marked
+		_, _ = e.writes.Update(ctx, r.rec.ID, func(x *ledger.Record) error {
 			x.Error = err.Error()
 			if attempt <= 5 || attempt%10 == 0 {
 				x.AddStep(e.opts.Clock.Now(), "restore attempt %d failed: %v", attempt, err)
@@ -372,7 +410,40 @@ func (e *Engine) adopt(rec ledger.Record, reason string) (*faultRun, error) {
 		return nil, fmt.Errorf("restore %s of %s: %w", rec.ID, rec.Member.Short(), err)
 	}
 	p, _ := e.Policy(rec.Policy)
-	return e.startRun(rec, p, t, e.opts.Clock.Now(), reason), nil
+	return e.startRunSettled(rec, p, t, reason, settleOf(rec)), nil
+}
+
+// injectionGrace covers the time between a record's decision and its
+// injection call, and the engine's own latency.
+const injectionGrace = 2 * time.Second
+
+// defaultEngineStop is how long an engine waits before it kills a member
+// that a stop or restart without a timeout asked to end (Docker's and
+// Nomad's default, 10s).
+const defaultEngineStop = 10 * time.Second
+
+// settleOf is, for a record this process did not inject, when an
+// injection of it still in flight has surely ended. A record in the
+// intent phase was written before the injection call: the process that
+// wrote it may have died with the call on the wire, and the engine
+// carries it out anyway — a stop waits up to its timeout before the
+// member goes down. Restoring before that would find the member still up,
+// call it unaffected, and leave it down once the stop lands. Records past
+// intent had their call answered: nothing is in flight.
+func settleOf(rec ledger.Record) time.Time {
+	if rec.Phase != ledger.Intent || rec.Decided.IsZero() {
+		return time.Time{}
+	}
+	wait := injectionGrace
+	switch rec.Fault.Kind {
+	case policies.FaultStop, policies.FaultRestart:
+		if rec.Fault.Timeout > 0 {
+			wait += rec.Fault.Timeout
+		} else {
+			wait += defaultEngineStop
+		}
+	}
+	return rec.Decided.Add(wait)
 }
 
 // Recover restores every fault the ledger holds as unfinished — left by a

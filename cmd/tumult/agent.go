@@ -10,6 +10,7 @@ import (
 
 	"github.com/inferensys/tumult/agent"
 	"github.com/inferensys/tumult/config"
+	"github.com/inferensys/tumult/internal/crash"
 	"github.com/inferensys/tumult/policies"
 )
 
@@ -39,6 +40,20 @@ func (c *agentCmd) flags(config *string, dev *bool) *flag.FlagSet {
 }
 
 func (c *agentCmd) Run(args []string) int {
+	// Signals first, before anything that can take time: a SIGHUP or
+	// SIGTERM that arrives while the config loads must not end the
+	// process the default way. And a broken pipe on stdout or stderr
+	// (the log's reader went away: `tumult agent 2>&1 | tee log`, then
+	// Ctrl-C) must not either: Go ends a process that writes to a closed
+	// fd 1 or 2 unless SIGPIPE is handled; ignored, the write fails with
+	// EPIPE, which the log sink swallows.
+	signal.Ignore(syscall.SIGPIPE)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	var file string
 	var dev bool
 	fs := c.flags(&file, &dev)
@@ -65,23 +80,20 @@ func (c *agentCmd) Run(args []string) int {
 		}
 		cfg = cfgv
 	}
-	log := agent.NewLogger("tumult", cfg.LogLevel, cfg.LogJSON, c.env.err)
+	sink := agent.NewLogSink(c.env.err)
+	log := agent.NewLogger("tumult", cfg.LogLevel, cfg.LogJSON, sink)
 	if dev {
 		log.Warn("DEV MODE: built-in config, temporary data dir, API without tokens")
 		log.Warn("DEV MODE: NO GUARDIAN SOURCES — nothing will halt tumult but you (tumult halt -reason …)", "data_dir", cfg.DataDir, "policy_dir", cfg.PolicyDir)
 	}
 	// Missing trip wires are the guardian's to say, once, when it starts.
-	a, err := agent.New(agent.Options{Config: cfg, Logger: log, Dev: dev})
+	a, err := agent.New(agent.Options{Config: cfg, Logger: log, Dev: dev, LogSink: sink})
 	if err != nil {
 		log.Error("cannot start", "error", err)
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go func() {
+		defer crash.Recover("agent: SIGHUP")
 		for {
 			select {
 			case <-ctx.Done():

@@ -574,6 +574,13 @@ func (c *faultsCmd) writeFaults(recs []ledger.Record) {
 			ck.atSec(recordStart(r)), dur, ck.atSec(r.RestoreBy))
 	}
 	tw.Flush()
+	// A restore that keeps failing (an engine that answers 500s or does
+	// not answer) is retried until the member is back; say why it is not.
+	for _, r := range recs {
+		if r.Error != "" {
+			fmt.Fprintf(c.env.out, "%s %s: not back yet: %s\n", r.ID, memberText(r), r.Error)
+		}
+	}
 }
 
 type historyCmd struct{ oncall }
@@ -797,30 +804,45 @@ type haltCmd struct{ oncall }
 
 func (c *haltCmd) Synopsis() string { return "Restore every fault at once and start no new one" }
 func (c *haltCmd) Help() string {
-	return `Usage: tumult halt -reason TEXT
+	return `Usage: tumult halt [-wait DURATION] -reason TEXT
 
   Halts tumult: every fault in progress is restored at once and no new
-  fault starts until tumult resume. Reads TUMULT_ADDR and TUMULT_TOKEN.
+  fault starts until tumult resume. The daemon answers as soon as the halt
+  is recorded; this command then follows the restore — members back of
+  the total, and the ones still down with why — until every one is back
+  or -wait runs out (exit 1; tumult faults shows what is still being
+  restored, and the daemon goes on retrying). -wait 0 returns at once.
+  Reads TUMULT_ADDR and TUMULT_TOKEN.
 
 Options:
-` + flagUsage(c.flags(new(string)))
+` + flagUsage(c.flags(new(string), new(time.Duration)))
 }
 
-func (c *haltCmd) flags(reason *string) *flag.FlagSet {
+func (c *haltCmd) flags(reason *string, wait *time.Duration) *flag.FlagSet {
 	fs := c.flagSet()
 	reasonFlag(fs, reason)
+	fs.DurationVar(wait, "wait", 2*time.Minute, "follow the restore this long (`DURATION`; 0: do not wait)")
 	return fs
 }
 
+// haltPoll is how often halt reads the restore's progress.
+var haltPoll = 250 * time.Millisecond
+
 func (c *haltCmd) Run(args []string) int {
 	var reason string
-	if !c.parse(c.flags(&reason), args) || !c.needReason(reason) {
+	var wait time.Duration
+	if !c.parse(c.flags(&reason, &wait), args) || !c.needReason(reason) {
+		return 2
+	}
+	if wait < 0 {
+		c.usage("-wait must not be negative")
 		return 2
 	}
 	cl, ok := c.connect()
 	if !ok {
 		return 2
 	}
+	asked := time.Now()
 	ctl, err := cl.Halt(context.Background(), api.HaltRequest{Reason: reason})
 	if err != nil {
 		return c.fail(err)
@@ -829,13 +851,81 @@ func (c *haltCmd) Run(args []string) int {
 	if ctl.State == ledger.Halted && ctl.Reason != "" && ctl.Reason != reason {
 		// A halt keeps who halted first and why: saying "reason x" here
 		// would claim a record that status does not show.
-		ck := c.clock()
-		fmt.Fprintf(c.env.out, "already halted by %s since %s: %q; running faults restored; reason %q not recorded\n",
-			orDash(ctl.Actor), ck.at(ctl.Since), ctl.Reason, reason)
+		fmt.Fprintf(c.env.out, "already halted by %s since %s: %q; reason %q not recorded\n",
+			orDash(ctl.Actor), c.clock().at(ctl.Since), ctl.Reason, reason)
+	} else {
+		fmt.Fprintf(c.env.out, "halted everything: no new faults; restoring every running fault; reason %q\n", reason)
+	}
+	if wait == 0 {
+		fmt.Fprintln(c.env.out, "not waiting for the restore: tumult faults shows what is still being restored")
 		return 0
 	}
-	fmt.Fprintf(c.env.out, "halted everything: running faults restored; reason %q\n", reason)
-	return 0
+	return c.follow(cl, asked, wait)
+}
+
+// follow prints the restore's progress until no fault is active or wait
+// runs out. From here on the halt has taken: a daemon that stops
+// answering is reported as such, never as a halt that failed.
+func (c *haltCmd) follow(cl *api.Client, asked time.Time, wait time.Duration) int {
+	deadline := time.Now().Add(wait)
+	tick := time.NewTicker(haltPoll)
+	defer tick.Stop()
+	last := ""
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		active, back, err := haltProgress(ctx, cl, asked)
+		cancel()
+		if err != nil {
+			fmt.Fprintf(c.env.err, "tumult: the halt is recorded, but its restore cannot be followed: %v\n", err)
+			fmt.Fprintln(c.env.err, "tumult: the daemon goes on restoring; tumult faults shows what is still active")
+			return 1
+		}
+		total := back + len(active)
+		if len(active) == 0 {
+			fmt.Fprintf(c.env.out, "restored: %d of %d faults; every member is back\n", back, total)
+			return 0
+		}
+		line := fmt.Sprintf("restoring: %d of %d members back", back, total)
+		var down []string
+		for _, r := range active {
+			why := string(r.Phase)
+			if r.Error != "" {
+				why = r.Error
+			}
+			down = append(down, fmt.Sprintf("  still down: %s (%s, %s): %s", memberText(r), r.Policy, r.Fault.Kind, why))
+		}
+		if text := line + "\n" + strings.Join(down, "\n"); text != last {
+			fmt.Fprintln(c.env.out, text)
+			last = text
+		}
+		if !time.Now().Before(deadline) {
+			fmt.Fprintf(c.env.err, "tumult: -wait %s ran out with %d of %d members still being restored; the daemon goes on retrying (tumult faults)\n",
+				wait, len(active), total)
+			return 1
+		}
+		<-tick.C
+	}
+}
+
+// haltProgress reads the faults still active and counts those finished
+// since the halt was asked for (a second of slack for the daemon's clock).
+func haltProgress(ctx context.Context, cl *api.Client, asked time.Time) ([]ledger.Record, int, error) {
+	active, err := cl.Faults(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	since := asked.Add(-time.Second)
+	hist, err := cl.History(ctx, time.Since(since), "", 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	back := 0
+	for _, r := range hist {
+		if r.Result != ledger.Skipped && !r.Finished.Before(since) {
+			back++
+		}
+	}
+	return active, back, nil
 }
 
 // noteOthers tells, on stderr, of control states that still hold back

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http/httptest"
@@ -44,12 +45,33 @@ type oncallFake struct {
 	faults  []ledger.Record
 	history []ledger.Record
 	reload  api.ReloadResult
+	// faultsSeq and historySeq, when set, are answered one per call, the
+	// last one repeating: a restore as it happens.
+	faultsSeq, historySeq [][]ledger.Record
+	// failAfterHalt, when set, is every call's error once Halt was called.
+	failAfterHalt error
+	halted        bool
+}
+
+func next(seq *[][]ledger.Record, fixed []ledger.Record) []ledger.Record {
+	if len(*seq) == 0 {
+		return fixed
+	}
+	v := (*seq)[0]
+	if len(*seq) > 1 {
+		*seq = (*seq)[1:]
+	}
+	return v
 }
 
 func (f *oncallFake) record(method, actor string, arg any) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, oncallCall{method, actor, arg})
+	if f.halted && f.failAfterHalt != nil {
+		return f.failAfterHalt
+	}
+	f.halted = f.halted || method == "Halt"
 	return f.err
 }
 
@@ -72,11 +94,17 @@ func (f *oncallFake) Halt(_ context.Context, actor string, req api.HaltRequest) 
 	return f.control, f.record("Halt", actor, req)
 }
 func (f *oncallFake) Faults(context.Context) ([]ledger.Record, error) {
-	return f.faults, f.record("Faults", "", nil)
+	f.mu.Lock()
+	recs := next(&f.faultsSeq, f.faults)
+	f.mu.Unlock()
+	return recs, f.record("Faults", "", nil)
 }
 func (f *oncallFake) History(_ context.Context, q ledger.HistoryQuery) ([]ledger.Record, error) {
 	// The server turns ?since into a time; keep the duration it stands for.
-	return f.history, f.record("History", "", historyArg{Since: time.Since(q.Since).Round(time.Hour), Policy: q.Policy, Limit: q.Limit})
+	f.mu.Lock()
+	recs := next(&f.historySeq, f.history)
+	f.mu.Unlock()
+	return recs, f.record("History", "", historyArg{Since: time.Since(q.Since).Round(time.Hour), Policy: q.Policy, Limit: q.Limit})
 }
 func (f *oncallFake) Plan(context.Context, int) (scheduler.Plan, error) {
 	return scheduler.Plan{}, f.record("Plan", "", nil)
@@ -330,20 +358,20 @@ func TestControlCommands(t *testing.T) {
 			wantOut:  `^resumed policy checkout-crash: reason "fixed"\n$`,
 			wantErr:  `^tumult: note: everything is HALTED by guardian: "alert HighErrorRate"\n$`,
 			wantCall: oncallCall{"Resume", "alice", api.ResumeRequest{Reason: "fixed", Policy: "checkout-crash"}}},
-		{name: "halt", args: []string{"halt", "-reason", "incident 42"},
-			wantOut:  `^halted everything: running faults restored; reason "incident 42"\n$`,
+		{name: "halt without waiting", args: []string{"halt", "-wait", "0", "-reason", "incident 42"},
+			wantOut:  `^halted everything: no new faults; restoring every running fault; reason "incident 42"\nnot waiting for the restore: tumult faults shows what is still being restored\n$`,
 			wantCall: oncallCall{"Halt", "alice", api.HaltRequest{Reason: "incident 42"}}},
-		{name: "halt while halted keeps the first reason", args: []string{"halt", "-reason", "incident 42"},
+		{name: "halt while halted keeps the first reason", args: []string{"halt", "-wait", "0", "-reason", "incident 42"},
 			control: func(now time.Time) ledger.Control {
 				return ledger.Control{State: ledger.Halted, Actor: "bob", Reason: "incident 41", Since: now.Add(-time.Hour)}
 			},
-			wantOut:  `^already halted by bob since ` + untilLine + `: "incident 41"; running faults restored; reason "incident 42" not recorded\n$`,
+			wantOut:  `^already halted by bob since ` + untilLine + `: "incident 41"; reason "incident 42" not recorded\nnot waiting for the restore: tumult faults shows what is still being restored\n$`,
 			wantCall: oncallCall{"Halt", "alice", api.HaltRequest{Reason: "incident 42"}}},
-		{name: "halt already halted for the same reason", args: []string{"halt", "-reason", "incident 42"},
+		{name: "halt already halted for the same reason", args: []string{"halt", "-wait", "0", "-reason", "incident 42"},
 			control: func(now time.Time) ledger.Control {
 				return ledger.Control{State: ledger.Halted, Actor: "alice", Reason: "incident 42", Since: now}
 			},
-			wantOut:  `^halted everything: running faults restored; reason "incident 42"\n$`,
+			wantOut:  `^halted everything: no new faults; restoring every running fault; reason "incident 42"\nnot waiting for the restore: tumult faults shows what is still being restored\n$`,
 			wantCall: oncallCall{"Halt", "alice", api.HaltRequest{Reason: "incident 42"}}},
 	}
 	for _, tt := range tests {
@@ -455,4 +483,93 @@ func TestClockFormats(t *testing.T) {
 	berlin, err := time.LoadLocation("Europe/Berlin")
 	require.NoError(t, err)
 	require.Equal(t, "11:30 CEST", clock{now: now, loc: berlin}.at(now))
+}
+
+// halt answers at once and then follows the restore: members back of the
+// total, the ones still down and why, until all are back or -wait runs
+// out. Never "cannot reach" for a halt that took.
+func TestHaltFollowsTheRestore(t *testing.T) {
+	old := haltPoll
+	haltPoll = time.Millisecond
+	t.Cleanup(func() { haltPoll = old })
+	now := time.Now()
+	rec := func(id, member string, errText string) ledger.Record {
+		r := oncallRecord(id, now)
+		r.Member.Name, r.Error, r.Phase = member, errText, ledger.Restoring
+		return r
+	}
+	done := func(r ledger.Record) ledger.Record {
+		r.Phase, r.Result, r.Finished = ledger.Finished, ledger.Restored, time.Now()
+		return r
+	}
+	a := rec("20261016-092900-0000aaaa", "web-1", "")
+	b := rec("20261016-092901-0000bbbb", "web-2", "unpause web-2: engine said 500")
+	c := rec("20261016-092902-0000cccc", "web-3", "")
+
+	tests := []struct {
+		name            string
+		wait            string
+		faults, history [][]ledger.Record
+		code            int
+		wantOut         string
+		wantErr         string
+	}{
+		{name: "every member back", wait: "1m",
+			faults:  [][]ledger.Record{{a, b, c}, {b}, {}},
+			history: [][]ledger.Record{{}, {done(a), done(c)}, {done(a), done(b), done(c)}},
+			wantOut: `^halted everything: no new faults; restoring every running fault; reason "incident"\n` +
+				`restoring: 0 of 3 members back\n` +
+				`  still down: web-1 \(checkout-crash, kill\): restoring\n` +
+				`  still down: web-2 \(checkout-crash, kill\): unpause web-2: engine said 500\n` +
+				`  still down: web-3 \(checkout-crash, kill\): restoring\n` +
+				`restoring: 2 of 3 members back\n` +
+				`  still down: web-2 \(checkout-crash, kill\): unpause web-2: engine said 500\n` +
+				`restored: 3 of 3 faults; every member is back\n$`},
+		{name: "wait runs out", wait: "20ms",
+			faults:  [][]ledger.Record{{b}},
+			history: [][]ledger.Record{{done(a)}},
+			code:    1,
+			wantOut: `^halted everything: no new faults; restoring every running fault; reason "incident"\n` +
+				`restoring: 1 of 2 members back\n` +
+				`  still down: web-2 \(checkout-crash, kill\): unpause web-2: engine said 500\n$`,
+			wantErr: `^tumult: -wait 20ms ran out with 1 of 2 members still being restored; the daemon goes on retrying \(tumult faults\)\n$`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := newOncallFake(now)
+			fake.faultsSeq, fake.historySeq = tt.faults, tt.history
+			oncallDaemon(t, fake)
+			code, out, errOut := oncallRun(now, "halt", "-wait", tt.wait, "-reason", "incident")
+			require.Equal(t, tt.code, code, errOut)
+			require.Regexp(t, tt.wantOut, out)
+			if tt.wantErr == "" {
+				require.Empty(t, errOut)
+			} else {
+				require.Regexp(t, tt.wantErr, errOut)
+			}
+			require.Equal(t, oncallCall{"Halt", "alice", api.HaltRequest{Reason: "incident"}}, fake.Calls()[0])
+		})
+	}
+}
+
+// The daemon goes away after the halt was recorded: the command says the
+// halt took and the restore cannot be followed, not that the daemon cannot
+// be reached.
+func TestHaltRecordedThenDaemonGone(t *testing.T) {
+	old := haltPoll
+	haltPoll = time.Millisecond
+	t.Cleanup(func() { haltPoll = old })
+	now := time.Now()
+	fake := newOncallFake(now)
+	oncallDaemon(t, fake)
+	fake.mu.Lock()
+	fake.faultsSeq = [][]ledger.Record{{oncallRecord("20261016-092900-0000aaaa", now)}}
+	fake.mu.Unlock()
+	// The first progress read fails: the daemon answers 503 from then on.
+	fake.failAfterHalt = errors.New("ledger unavailable")
+	code, out, errOut := oncallRun(now, "halt", "-reason", "incident")
+	require.Equal(t, 1, code)
+	require.Contains(t, out, "halted everything")
+	require.Contains(t, errOut, "the halt is recorded, but its restore cannot be followed")
+	require.NotContains(t, errOut, "cannot reach")
 }

@@ -250,38 +250,84 @@ func (s *Store) Begin(ctx context.Context, r ledger.Record) error {
 func (s *Store) Update(ctx context.Context, id string, fn func(*ledger.Record) error) (ledger.Record, error) {
 	var next ledger.Record
 	err := s.update(ctx, "update record "+id, func(tx *bbolt.Tx) error {
-		active := tx.Bucket(bucketActive)
-		v := active.Get([]byte(id))
-		if v == nil {
-			if tx.Bucket(bucketHistoryIDs).Get([]byte(id)) != nil {
-				return ledger.ErrFinished
-			}
-			return ledger.ErrNotFound
-		}
-		var cur ledger.Record
-		if err := json.Unmarshal(v, &cur); err != nil {
-			return fmt.Errorf("decode: %w", err)
-		}
 		var err error
-		next, err = ledger.ApplyRecord(cur, s.opts.Now(), fn)
-		if err != nil {
-			return err
-		}
-		if err := s.index(tx, cur, next); err != nil {
-			return err
-		}
-		if next.Active() {
-			return putJSON(active, []byte(id), next)
-		}
-		if err := active.Delete([]byte(id)); err != nil {
-			return fmt.Errorf("remove from active: %w", err)
-		}
-		return s.finish(tx, next)
+		next, err = s.updateIn(tx, id, fn)
+		return err
 	})
 	if err != nil {
 		return ledger.Record{}, err
 	}
 	return next, nil
+}
+
+// UpdateMany implements ledger.Ledger in one write transaction (one
+// fsync). The functions run inside it: they must be quick and must not
+// call the Store.
+func (s *Store) UpdateMany(ctx context.Context, ups []ledger.RecordUpdate) ([]ledger.Record, []error) {
+	recs, errs := make([]ledger.Record, len(ups)), make([]error, len(ups))
+	if len(ups) == 0 {
+		return recs, errs
+	}
+	err := s.update(ctx, fmt.Sprintf("update %d records", len(ups)), func(tx *bbolt.Tx) error {
+		for i, u := range ups {
+			recs[i], errs[i] = s.updateIn(tx, u.ID, u.Fn)
+			if errs[i] != nil && !errors.Is(errs[i], errRecord) {
+				return errs[i] // the storage failed: nothing is written
+			}
+		}
+		return nil
+	})
+	for i := range errs {
+		switch {
+		case err != nil:
+			recs[i], errs[i] = ledger.Record{}, err
+		case errs[i] != nil:
+			recs[i], errs[i] = ledger.Record{}, fmt.Errorf("ledger %s: update record %s: %w", s.path, ups[i].ID, errors.Unwrap(errs[i]))
+		}
+	}
+	return recs, errs
+}
+
+// errRecord marks, inside UpdateMany's transaction, an error of one
+// record that leaves the others to be written.
+var errRecord = errors.New("record error")
+
+type recordError struct{ err error }
+
+func (e recordError) Error() string        { return e.err.Error() }
+func (e recordError) Unwrap() error        { return e.err }
+func (e recordError) Is(target error) bool { return target == errRecord }
+
+// updateIn applies one update inside tx. An error of the record itself
+// (unknown, finished, refused by fn or by validation) changes nothing
+// and is a recordError; any other is the storage's.
+func (s *Store) updateIn(tx *bbolt.Tx, id string, fn func(*ledger.Record) error) (ledger.Record, error) {
+	active := tx.Bucket(bucketActive)
+	v := active.Get([]byte(id))
+	if v == nil {
+		if tx.Bucket(bucketHistoryIDs).Get([]byte(id)) != nil {
+			return ledger.Record{}, recordError{ledger.ErrFinished}
+		}
+		return ledger.Record{}, recordError{ledger.ErrNotFound}
+	}
+	var cur ledger.Record
+	if err := json.Unmarshal(v, &cur); err != nil {
+		return ledger.Record{}, recordError{fmt.Errorf("decode: %w", err)}
+	}
+	next, err := ledger.ApplyRecord(cur, s.opts.Now(), fn)
+	if err != nil {
+		return ledger.Record{}, recordError{err}
+	}
+	if err := s.index(tx, cur, next); err != nil {
+		return ledger.Record{}, err
+	}
+	if next.Active() {
+		return next, putJSON(active, []byte(id), next)
+	}
+	if err := active.Delete([]byte(id)); err != nil {
+		return ledger.Record{}, fmt.Errorf("remove from active: %w", err)
+	}
+	return next, s.finish(tx, next)
 }
 
 // index keeps the injection index in step with a record's Injected time

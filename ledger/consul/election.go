@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/inferensys/tumult/config"
+	"github.com/inferensys/tumult/internal/crash"
 )
 
 // maxLockDelay is the largest lock-delay Consul honours.
@@ -230,6 +231,7 @@ func (e *Election) Run(ctx context.Context, lead func(ctx context.Context)) {
 	kctx, stopKeep := context.WithCancel(context.WithoutCancel(ctx))
 	kept := make(chan struct{})
 	go func() {
+		defer crash.Recover("consul: liveness check")
 		defer close(kept)
 		e.alive.keep(kctx)
 	}()
@@ -300,6 +302,7 @@ func (e *Election) term(ctx context.Context, lead func(context.Context)) (termEn
 	renewDone := make(chan struct{})
 	var renewErr error
 	go func() {
+		defer crash.Recover("consul: session renewal")
 		defer close(renewDone)
 		renewErr = e.renew(renewCtx, sid, created)
 	}()
@@ -313,6 +316,7 @@ func (e *Election) term(ctx context.Context, lead func(context.Context)) (termEn
 	// Consul is away must not win with a session Consul has given up on.
 	actx, stopAcquire := context.WithCancel(ctx)
 	go func() {
+		defer crash.Recover("consul: acquire")
 		select {
 		case <-renewDone:
 			stopAcquire()

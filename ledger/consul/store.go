@@ -458,6 +458,14 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*ledger.Record) e
 	return ledger.Record{}, fmt.Errorf("consul ledger %s: %s: %w (%d attempts)", s.prefix, op, ErrConflict, s.opts.MaxAttempts)
 }
 
+// UpdateMany implements ledger.Ledger with one transaction per record:
+// each is a check-and-set that may have to be read and tried again when
+// another replica wrote in between, which one transaction for many
+// would turn into a retry of all for a race on one.
+func (s *Store) UpdateMany(ctx context.Context, ups []ledger.RecordUpdate) ([]ledger.Record, []error) {
+	return ledger.UpdateEach(ctx, s, ups)
+}
+
 // missing tells a finished record from an unknown one.
 func (s *Store) missing(ctx context.Context, op, id string) error {
 	p, _, err := s.kv.Get(s.prefix+dirIDs+id, s.query(ctx))

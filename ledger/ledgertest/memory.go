@@ -140,6 +140,11 @@ func (m *Memory) Update(ctx context.Context, id string, fn func(*ledger.Record) 
 	return next.Clone(), nil
 }
 
+// UpdateMany implements ledger.Ledger.
+func (m *Memory) UpdateMany(ctx context.Context, ups []ledger.RecordUpdate) ([]ledger.Record, []error) {
+	return ledger.UpdateEach(ctx, m, ups)
+}
+
 // Active implements ledger.Ledger.
 func (m *Memory) Active(ctx context.Context) ([]ledger.Record, error) {
 	if err := m.lock(ctx); err != nil {

@@ -50,6 +50,7 @@ func Run(t *testing.T, open OpenFunc, reopen ReopenFunc) {
 		{"record/begin invalid", s.recordBeginInvalid},
 		{"record/update unknown or finished", s.recordUpdateMissing},
 		{"record/update aborts", s.recordUpdateAborts},
+		{"record/update many", s.recordUpdateMany},
 		{"record/active oldest first", s.recordActiveOrder},
 		{"history/filters", s.historyFilters},
 		{"count since", s.countSince},
@@ -370,6 +371,59 @@ func (s suite) recordUpdateAborts(t *testing.T) {
 	active, err := l.Active(ctx(t))
 	require.NoError(t, err)
 	require.Equal(t, []ledger.Record{want}, active, "failed updates change nothing")
+}
+
+// recordUpdateMany: each update of a batch stands alone; the good ones
+// are stored, in order, and survive a reopen.
+func (s suite) recordUpdateMany(t *testing.T) {
+	l := s.open(t)
+	a, b, c := s.record("a", "p", -3*time.Minute), s.record("b", "p", -2*time.Minute), s.record("c", "p", -time.Minute)
+	for _, r := range []ledger.Record{a, b, c} {
+		require.NoError(t, l.Begin(ctx(t), r))
+	}
+	boom := errors.New("boom")
+	restoring := func(r *ledger.Record) error { r.Phase = ledger.Restoring; return nil }
+	recs, errs := l.UpdateMany(ctx(t), []ledger.RecordUpdate{
+		{ID: "a", Fn: restoring},
+		{ID: "missing", Fn: restoring},
+		{ID: "b", Fn: func(r *ledger.Record) error { r.Phase = ledger.Restoring; return boom }},
+		{ID: "c", Fn: func(r *ledger.Record) error {
+			r.Phase, r.Result = ledger.Finished, ledger.Restored
+			r.Finished = s.at(0)
+			return nil
+		}},
+		{ID: "a", Fn: func(r *ledger.Record) error {
+			require.Equal(t, ledger.Restoring, r.Phase, "updates of one record apply in order")
+			r.AddStep(s.at(0), "restoring at once")
+			return nil
+		}},
+	})
+	require.Len(t, recs, 5)
+	require.Len(t, errs, 5)
+	require.NoError(t, errs[0])
+	require.ErrorIs(t, errs[1], ledger.ErrNotFound)
+	require.ErrorIs(t, errs[2], boom)
+	require.NoError(t, errs[3])
+	require.NoError(t, errs[4])
+	require.Equal(t, ledger.Finished, recs[3].Phase)
+	require.Len(t, recs[4].Steps, 2)
+
+	l = s.reopen(t, l)
+	active, err := l.Active(ctx(t))
+	require.NoError(t, err)
+	require.Len(t, active, 2)
+	require.Equal(t, "a", active[0].ID)
+	require.Equal(t, ledger.Restoring, active[0].Phase)
+	require.Equal(t, "restoring at once", active[0].Steps[1].What)
+	require.Equal(t, b, active[1], "a failed update changes nothing")
+	hist, err := l.History(ctx(t), ledger.HistoryQuery{})
+	require.NoError(t, err)
+	require.Len(t, hist, 1)
+	require.Equal(t, "c", hist[0].ID)
+
+	recs, errs = l.UpdateMany(ctx(t), nil)
+	require.Empty(t, recs)
+	require.Empty(t, errs)
 }
 
 func (s suite) recordActiveOrder(t *testing.T) {

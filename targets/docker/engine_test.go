@@ -27,6 +27,9 @@ type fakeEngine struct {
 	err    error                       // returned by every call when set
 	calls  []string
 	list   []container.Summary // what ContainerList answers
+	// unpauseErr is returned by unpause alone; inspects counts inspects.
+	unpauseErr error
+	inspects   int
 }
 
 func inspectOf(state string, labels map[string]string, started time.Time) container.InspectResponse {
@@ -65,6 +68,7 @@ func (f *fakeEngine) ContainerList(context.Context, container.ListOptions) ([]co
 func (f *fakeEngine) ContainerInspect(_ context.Context, _ string) (container.InspectResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.inspects++
 	if f.err != nil {
 		return container.InspectResponse{}, f.err
 	}
@@ -86,8 +90,13 @@ func (f *fakeEngine) ContainerStop(_ context.Context, _ string, o container.Stop
 func (f *fakeEngine) ContainerRestart(context.Context, string, container.StopOptions) error {
 	return f.record("restart")
 }
-func (f *fakeEngine) ContainerPause(context.Context, string) error   { return f.record("pause") }
-func (f *fakeEngine) ContainerUnpause(context.Context, string) error { return f.record("unpause") }
+func (f *fakeEngine) ContainerPause(context.Context, string) error { return f.record("pause") }
+func (f *fakeEngine) ContainerUnpause(context.Context, string) error {
+	if err := f.record("unpause"); err != nil {
+		return err
+	}
+	return f.unpauseErr
+}
 func (f *fakeEngine) ContainerStart(context.Context, string, container.StartOptions) error {
 	return f.record("start")
 }
@@ -309,4 +318,57 @@ func TestDegradeFaultsNeedAHelperClient(t *testing.T) {
 			require.ErrorIs(t, err, targets.ErrRefused)
 		})
 	}
+}
+
+// A pause is undone from what the ledger knows: unpause first, inspect
+// only when the engine says the container is not paused.
+func TestRestorePauseUnpausesWithoutInspect(t *testing.T) {
+	t0 := time.Now()
+	tests := []struct {
+		name       string
+		unpauseErr error
+		state      string // what an inspect shows
+		how        targets.How
+		class      error
+		calls      []string
+		inspects   int
+	}{
+		{"paused: unpaused at once", nil, "paused", targets.Restored, nil, []string{"unpause"}, 0},
+		{"not paused any more: inspect tells", errdefs.Conflict(errors.New("Container 4f1c is not paused")), "running", targets.Recovered, nil, []string{"unpause"}, 1},
+		// Docker 20.10 answers "is not paused" with a 500.
+		{"not paused, said with a 500", errdefs.System(errors.New("Container 4f1c is not paused")), "running", targets.Recovered, nil, []string{"unpause"}, 1},
+		{"gone", errdefs.NotFound(errors.New("No such container: 4f1c")), "running", targets.Gone, nil, []string{"unpause"}, 0},
+		{"engine failing: retry later", errdefs.System(errors.New("internal error")), "paused", "", targets.ErrUnreachable, []string{"unpause", "unpause"}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			eng := &fakeEngine{unpauseErr: tt.unpauseErr, states: []container.InspectResponse{inspectOf(tt.state, optedIn, t0)}}
+			tg := fakeTarget(eng)
+			out, err := tg.Restore(context.Background(), member(), policies.FaultSpec{Kind: policies.FaultPause, Duration: time.Minute})
+			if tt.class != nil {
+				require.ErrorIs(t, err, tt.class)
+				require.ErrorContains(t, err, "unpause")
+			} else {
+				require.NoError(t, err)
+				require.Equal(t, tt.how, out.How)
+			}
+			require.Equal(t, tt.calls, eng.Calls())
+			require.Equal(t, tt.inspects, eng.inspects)
+		})
+	}
+}
+
+// After a restart of tumult (nothing remembered), a second restore of an
+// unpaused member answers as the first did.
+func TestRestorePauseTwiceWithoutMemory(t *testing.T) {
+	eng := &fakeEngine{states: []container.InspectResponse{inspectOf("running", optedIn, time.Now())}}
+	tg := fakeTarget(eng)
+	f := policies.FaultSpec{Kind: policies.FaultPause, Duration: time.Minute}
+	out, err := tg.Restore(context.Background(), member(), f)
+	require.NoError(t, err)
+	require.Equal(t, targets.Restored, out.How)
+	eng.unpauseErr = errdefs.Conflict(errors.New("Container 4f1c is not paused"))
+	out, err = tg.Restore(context.Background(), member(), f)
+	require.NoError(t, err)
+	require.Equal(t, targets.Restored, out.How)
 }

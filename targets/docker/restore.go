@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 
 	"github.com/inferensys/tumult/policies"
@@ -12,10 +13,12 @@ import (
 )
 
 // Restore brings the member back now if the fault still holds it down, and
-// says how it came back. It inspects the container and then, whatever the
-// fault kind, since a container may have gone down in more ways than the
-// fault meant (a kill's restart policy, a person, an OOM), and restore's
-// promise is that the member is up again however it went down:
+// says how it came back. A pause is undone at once, without an inspect
+// (see unpauseFirst); when the engine says the container is not paused,
+// and for every other kind, it inspects the container and then, whatever
+// the fault kind, since a container may have gone down in more ways than
+// the fault meant (a kill's restart policy, a person, an OOM), and
+// restore's promise is that the member is up again however it went down:
 //
 //	not found, or being removed           → Gone, no error
 //	paused                                → unpause             → Restored
@@ -54,6 +57,11 @@ func (t *Target) Restore(ctx context.Context, m targets.Member, f policies.Fault
 	}
 	if f.Degrades() {
 		return t.restoreDegrade(ctx, m, f)
+	}
+	if f.Kind == policies.FaultPause {
+		if out, done, err := t.unpauseFirst(ctx, m); done {
+			return out, err
+		}
 	}
 	// Bounded: each pass either returns or waits out a restart once.
 	for range 3 {
@@ -110,6 +118,32 @@ func (t *Target) Restore(ctx context.Context, m targets.Member, f policies.Fault
 		Err: errors.New("container keeps changing state; not restored")}
 }
 
+// unpauseFirst restores a pause from what the caller knows (the ledger
+// says it paused the member) without an inspect first: at a halt of many
+// members that inspect is a third of the engine's work. Any refusal but
+// "no such container" — the container is not paused (a crash between the
+// record and the pause, someone unpaused it; engines answer that with a
+// conflict or, older ones, a 500), or the engine is failing — leaves done
+// false, and Restore's inspecting path decides: it tells how a member came
+// back, and returns the engine's error for a retry when it cannot.
+func (t *Target) unpauseFirst(ctx context.Context, m targets.Member) (out targets.Outcome, done bool, err error) {
+	err = t.call(ctx, 0, func(ctx context.Context) error { return t.cli.ContainerUnpause(ctx, m.ID) })
+	switch {
+	case err == nil:
+		// Unpausing leaves StartedAt as it was before the pause, when
+		// Inject saw it; after a restart of tumult it is unknown.
+		rec, _ := t.recall(m.ID)
+		return t.settled(m, rec.before, targets.Restored), true, nil
+	case cerrdefs.IsNotFound(err):
+		t.forget(m.ID)
+		return targets.Outcome{How: targets.Gone}, true, nil
+	case ctx.Err() != nil:
+		return targets.Outcome{}, true, t.fail(op("unpause", m), err)
+	}
+	t.log.Debug("unpause refused; inspecting", "member", m.Short(), "error", err)
+	return targets.Outcome{}, false, nil
+}
+
 // gone forgets m when err says its container is gone, and reports
 // whether it did.
 func (t *Target) gone(m targets.Member, err error) bool {
@@ -155,7 +189,9 @@ func decide(kind policies.FaultKind, st containerState, rec faultRecord, known b
 		return actWait, targets.Recovered
 	case !st.Running:
 		return actStart, targets.Restored
-	case known && rec.restored && st.StartedAt.Equal(rec.restoredStart):
+	case known && rec.restored && (rec.restoredStart.IsZero() || st.StartedAt.Equal(rec.restoredStart)):
+		// A zero restoredStart: tumult unpaused it without knowing its
+		// StartedAt (restarted since the pause); its answer stands.
 		return actDone, rec.how
 	case kind == policies.FaultRestart:
 		return actDone, targets.Recovered
