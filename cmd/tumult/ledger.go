@@ -13,7 +13,9 @@ import (
 // starting an agent: what an operator runs when the agent refuses one.
 type ledgerCheckCmd struct{ env *env }
 
-func (c *ledgerCheckCmd) Synopsis() string { return "Tell the state of a ledger file (ok, empty, corrupt, …)" }
+func (c *ledgerCheckCmd) Synopsis() string {
+	return "Tell the state of a ledger file (ok, empty, corrupt, …)"
+}
 func (c *ledgerCheckCmd) Help() string {
 	return `Usage: tumult ledger check [-json] FILE
 
