@@ -47,6 +47,9 @@ type Options struct {
 	StopTimeout time.Duration
 	// NoGuardianWarning is logged at start when no trip wire exists.
 	Dev bool
+	// ReloadTimeout bounds one reading of the policy files (default
+	// DefaultReloadTimeout); see reload.
+	ReloadTimeout time.Duration
 }
 
 // Agent is the tumult daemon.
@@ -74,6 +77,8 @@ type Agent struct {
 	set *policies.Set
 	// lastReload is the last policy load's result, for status.
 	lastReload *api.ReloadStatus
+	// reloading holds a token while a reload reads the files.
+	reloading chan struct{}
 
 	listener net.Listener
 	server   *http.Server
@@ -105,7 +110,11 @@ func New(opts Options) (*Agent, error) {
 	if opts.StopTimeout <= 0 {
 		opts.StopTimeout = time.Minute
 	}
-	a := &Agent{opts: opts, cfg: cfg, log: opts.Logger, clock: opts.Clock, reg: opts.Registry, set: &policies.Set{}}
+	if opts.ReloadTimeout <= 0 {
+		opts.ReloadTimeout = DefaultReloadTimeout
+	}
+	a := &Agent{opts: opts, cfg: cfg, log: opts.Logger, clock: opts.Clock, reg: opts.Registry, set: &policies.Set{},
+		reloading: make(chan struct{}, 1)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -117,6 +126,9 @@ func New(opts Options) (*Agent, error) {
 		t, err := server.LoadTokens(cfg.HTTP.TokensFile)
 		if err != nil {
 			return nil, err
+		}
+		if w := t.Warning(); w != "" {
+			a.log.Warn(w)
 		}
 		a.tokens = &t
 	}
@@ -342,7 +354,9 @@ func (a *Agent) Run(ctx context.Context, started chan<- struct{}) error {
 			a.log.Error("shutdown", "error", err)
 		}
 	}()
-	if res := a.load("start"); !res.OK {
+	if res, err := a.reload(ctx, "start"); err != nil {
+		return err
+	} else if !res.OK {
 		return fmt.Errorf("policies in %s have errors:\n  %s", a.cfg.PolicyDir, strings.Join(res.Errors, "\n  "))
 	}
 	if err := a.serve(); err != nil {
@@ -452,8 +466,11 @@ func (a *Agent) warnedBefore(line string) bool {
 }
 
 // ReloadOn reloads the policies, saying what asked for it ("SIGHUP") in
-// the status's last reload.
-func (a *Agent) ReloadOn(trigger string) api.ReloadResult { return a.load(trigger) }
+// the status's last reload. Like every reload it is bounded (see reload):
+// it returns at the latest when ctx ends or Options.ReloadTimeout passes.
+func (a *Agent) ReloadOn(ctx context.Context, trigger string) (api.ReloadResult, error) {
+	return a.reload(ctx, trigger)
+}
 
 // load (re)reads the policies. On errors it keeps the set it has. The
 // result is kept for status, with its trigger.
@@ -533,7 +550,7 @@ func (a *Agent) watchPolicies(ctx context.Context) {
 		case <-due:
 			due = nil
 			a.log.Info("policy files changed; reloading")
-			a.load("file change")
+			_, _ = a.reload(ctx, "file change")
 		}
 	}
 }

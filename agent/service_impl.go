@@ -86,8 +86,8 @@ func (a *Agent) Plan(_ context.Context, hours int) (scheduler.Plan, error) {
 }
 
 // Reload implements server.Service.
-func (a *Agent) Reload(context.Context) (api.ReloadResult, error) {
-	return a.load("api"), nil
+func (a *Agent) Reload(ctx context.Context) (api.ReloadResult, error) {
+	return a.reload(ctx, "api")
 }
 
 // AlertWebhook implements server.Service.
