@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"syscall"
 	"time"
 
 	"github.com/inferensys/tumult/alerting"
@@ -18,8 +19,9 @@ import (
 
 var _ server.Service = (*Agent)(nil)
 
-// apiErr maps control errors to the API's error classes.
-func apiErr(err error) error {
+// apiErr maps control errors to the API's error classes; op says what
+// failed, for the answer and the log.
+func (a *Agent) apiErr(op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
@@ -29,8 +31,25 @@ func apiErr(err error) error {
 		return fmt.Errorf("%w: %w", api.ErrNotFound, err)
 	case errors.Is(err, guardian.ErrConflict):
 		return fmt.Errorf("%w: %w", api.ErrConflict, err)
+	case errors.Is(err, ledger.ErrUnavailable):
+		return a.unavailable(op, err)
 	}
 	return err
+}
+
+// unavailable is the answer to a call the ledger failed: 503 (worth a
+// retry once the disk or the backend is back), with the cause in a few
+// words but without the ledger's location, which the log has in full.
+func (a *Agent) unavailable(op string, err error) error {
+	a.log.Error("ledger failed; the API answered 503", "op", op, "error", err)
+	cause := "storage failure"
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		cause = errno.Error()
+	} else if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		cause = "timed out"
+	}
+	return fmt.Errorf("%w: %s: the ledger cannot be used now (%s); the agent's log has the details", api.ErrUnavailable, op, cause)
 }
 
 // Pause implements server.Service.
@@ -43,7 +62,7 @@ func (a *Agent) Pause(ctx context.Context, actor string, req api.PauseRequest) (
 		}
 	}
 	c, err := a.control.Pause(ctx, guardian.Change{Actor: actor, Source: "api", Reason: req.Reason, Policy: req.Policy, For: d, Restore: req.Restore})
-	return c, apiErr(err)
+	return c, a.apiErr("pause", err)
 }
 
 // Resume implements server.Service.
@@ -52,20 +71,20 @@ func (a *Agent) Resume(ctx context.Context, actor string, req api.ResumeRequest)
 	if err == nil {
 		a.engine.Poke()
 	}
-	return c, apiErr(err)
+	return c, a.apiErr("resume", err)
 }
 
 // Halt implements server.Service.
 func (a *Agent) Halt(ctx context.Context, actor string, req api.HaltRequest) (ledger.Control, error) {
 	c, err := a.control.Halt(ctx, guardian.Change{Actor: actor, Source: "api", Reason: req.Reason})
-	return c, apiErr(err)
+	return c, a.apiErr("halt", err)
 }
 
 // Faults implements server.Service.
 func (a *Agent) Faults(ctx context.Context) ([]ledger.Record, error) {
 	recs, err := a.ledger.Active(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: read active faults: %w", api.ErrUnavailable, err)
+		return nil, a.unavailable("read active faults", err)
 	}
 	return recs, nil
 }
@@ -74,7 +93,7 @@ func (a *Agent) Faults(ctx context.Context) ([]ledger.Record, error) {
 func (a *Agent) History(ctx context.Context, q ledger.HistoryQuery) ([]ledger.Record, error) {
 	recs, err := a.ledger.History(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("%w: read history: %w", api.ErrUnavailable, err)
+		return nil, a.unavailable("read history", err)
 	}
 	return recs, nil
 }
@@ -109,11 +128,11 @@ func (a *Agent) Status(ctx context.Context) (api.Status, error) {
 	now := a.clock.Now()
 	ctrl, err := a.ledger.Control(ctx)
 	if err != nil {
-		return api.Status{}, fmt.Errorf("%w: read control state: %w", api.ErrUnavailable, err)
+		return api.Status{}, a.unavailable("read control state", err)
 	}
 	active, err := a.ledger.Active(ctx)
 	if err != nil {
-		return api.Status{}, fmt.Errorf("%w: read active faults: %w", api.ErrUnavailable, err)
+		return api.Status{}, a.unavailable("read active faults", err)
 	}
 	g := ctrl.Global(now)
 	st := api.Status{

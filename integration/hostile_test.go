@@ -3,7 +3,10 @@
 package integration
 
 import (
+	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +17,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/stretchr/testify/require"
 
+	"github.com/inferensys/tumult/api"
 	"github.com/inferensys/tumult/integration/harness"
 	"github.com/inferensys/tumult/ledger"
 )
@@ -87,4 +91,70 @@ func TestAgentSurvivesFIFOInPolicyDir(t *testing.T) {
 	t.Logf("agent exited %s after SIGTERM", took.Round(time.Millisecond))
 	s := agState(ctx, t, cli, held.Member.ID)
 	require.True(t, s.Running && !s.Paused, "%s after the agent stopped: %+v", held.Member.Short(), s)
+}
+
+// TestAgentFullDiskPauseAnswers503: with data_dir on a full file system a
+// pause cannot be recorded. The answer is 503 (retry once there is room),
+// as the README says, with the cause but not the ledger's file path; with
+// room again the same pause is recorded.
+func TestAgentFullDiskPauseAnswers503(t *testing.T) {
+	if os.Geteuid() != 0 {
+		harness.Missing(t, "root (to mount a small tmpfs as data_dir)", fmt.Errorf("euid %d", os.Geteuid()))
+	}
+	ctx := agCtx(t, 2*time.Minute)
+	// Per-policy pauses pile up in the control state: enough of them make
+	// the ledger file grow, which a full disk refuses (bbolt rewrites
+	// pages it already has in place).
+	var ps []agPolicy
+	for i := range 60 {
+		ps = append(ps, agPolicy{Name: fmt.Sprintf("fd-%02d", i), Labels: map[string]string{runLabel: harness.Unique("fd-nobody")},
+			Fault: `"pause" { duration = "1s" }`, Mean: "24h", MinHealthy: 1})
+	}
+	a := harness.StartAgent(ctx, t, harness.AgentOptions{Policies: map[string]string{"fd.hcl": agPolicies(ps...)}})
+	_, err := a.Stop(20 * time.Second)
+	require.NoError(t, err)
+	// A small tmpfs over data_dir: the agent starts a new ledger there.
+	out, err := exec.CommandContext(ctx, "mount", "-t", "tmpfs", "-o", "size=1m", "tumult-full-disk", a.DataDir).CombinedOutput()
+	if err != nil {
+		harness.Missing(t, "mount -t tmpfs", fmt.Errorf("%w: %s", err, out))
+	}
+	t.Cleanup(func() {
+		_, _ = a.Stop(20 * time.Second)
+		_ = exec.Command("umount", "-l", a.DataDir).Run()
+	})
+	a.Restart(ctx)
+
+	filler := filepath.Join(a.DataDir, "filler")
+	f, err := os.Create(filler)
+	require.NoError(t, err)
+	chunk := make([]byte, 64<<10)
+	for range 64 { // at most 4 MiB into a 1 MiB file system
+		if _, err = f.Write(chunk); err != nil {
+			break
+		}
+	}
+	require.ErrorIs(t, err, syscall.ENOSPC, "the file system should be full")
+	require.NoError(t, f.Close())
+
+	reason := strings.Repeat("r", 1000)
+	var pauseErr error
+	for _, p := range ps {
+		if _, pauseErr = a.Client.Pause(ctx, api.PauseRequest{Policy: p.Name, Reason: reason}); pauseErr != nil {
+			break
+		}
+	}
+	require.Error(t, pauseErr, "a pause on a full disk cannot be recorded")
+	var ae *api.APIError
+	require.True(t, errors.As(pauseErr, &ae), "%v", pauseErr)
+	require.Equal(t, 503, ae.Status, ae.Message)
+	require.ErrorIs(t, pauseErr, api.ErrUnavailable)
+	require.Contains(t, ae.Message, "no space left on device")
+	require.NotContains(t, ae.Message, a.DataDir, "the answer does not reveal where the ledger is")
+	require.NotContains(t, ae.Message, "ledger.db")
+	require.Contains(t, a.Log(), "ledger failed; the API answered 503")
+
+	require.NoError(t, os.Remove(filler))
+	ctl, err := a.Client.Pause(ctx, api.PauseRequest{Policy: ps[len(ps)-1].Name, Reason: "room again"})
+	require.NoError(t, err)
+	require.Equal(t, "room again", ctl.Policies[ps[len(ps)-1].Name].Reason)
 }

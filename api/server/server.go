@@ -253,7 +253,11 @@ func (s *apiServer) fail(w http.ResponseWriter, status int, format string, args 
 func (s *apiServer) serviceFailed(w http.ResponseWriter, r *http.Request, err error) {
 	status := apiStatusOf(err)
 	if status == http.StatusInternalServerError {
+		// An error of no known class may carry anything — file paths,
+		// addresses of backends — so its text goes to the log only.
 		s.log.Error("API call failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		s.fail(w, status, "internal error while serving %s %s; the agent's log has the details", r.Method, r.URL.Path)
+		return
 	}
 	s.fail(w, status, "%s", err.Error())
 }

@@ -193,19 +193,26 @@ func (s *Store) update(ctx context.Context, op string, fn func(*bbolt.Tx) error)
 }
 
 // commit runs fn in a write transaction and, once bbolt has committed it,
-// writes the commit marker. A marker that cannot be written is logged, not
+// writes the commit marker. A failure of bbolt itself (not of fn) wraps
+// ledger.ErrUnavailable. A marker that cannot be written is logged, not
 // returned: the transaction is durable, and an older marker only makes
 // the next start's check less strict.
 func (s *Store) commit(fn func(*bbolt.Tx) error) error {
 	var txid uint64
 	var active []activeFault
+	var fnErr error
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		if err := fn(tx); err != nil {
-			return err
+		if fnErr = fn(tx); fnErr != nil {
+			return fnErr
 		}
 		txid, active = uint64(tx.ID()), activeFaults(tx)
 		return nil
 	})
+	if err != nil && fnErr == nil {
+		// bbolt itself failed (a full disk, an I/O error): the
+		// transaction was rolled back.
+		return fmt.Errorf("%w: %w", ledger.ErrUnavailable, err)
+	}
 	if err != nil {
 		return err
 	}
