@@ -298,6 +298,18 @@ func (e *Engine) Step(ctx context.Context, now time.Time) time.Duration {
 	return next.Sub(now)
 }
 
+// heldBack says why a decision is skipped under a pause or a halt: who and
+// since when, not why. The reason is the control state's (status shows
+// it); copied into every skip record, one long reason would be stored
+// once per decision for as long as the pause lasts.
+func heldBack(eff ledger.PolicyControl) string {
+	since := "-"
+	if !eff.Since.IsZero() {
+		since = eff.Since.UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprintf("%s by %s since %s", eff.State, cmp.Or(eff.Actor, "-"), since)
+}
+
 // Decide makes one decision for the policy at the given time: it checks
 // every gate in order, and either injects a fault into one member chosen
 // at random or records why it did not. It returns the record written.
@@ -354,7 +366,7 @@ func (e *Engine) decide(ctx context.Context, p *policies.Policy, at time.Time, r
 		return skip("read control state: %v", err)
 	}
 	if eff := ctrl.Effective(p.Name, at); eff.State != ledger.Armed {
-		return skip("%s by %s: %s", eff.State, cmp.Or(eff.Actor, "-"), cmp.Or(eff.Reason, "-"))
+		return skip("%s", heldBack(eff))
 	}
 	if ok, why := e.opts.Guard.Allow(ctx, p); !ok {
 		return skip("guardian: %s", why)
@@ -438,7 +450,7 @@ func (e *Engine) decide(ctx context.Context, p *policies.Policy, at time.Time, r
 	if ctrl, err := e.opts.Ledger.Control(ctx); err != nil {
 		return skip("read control state: %v", err)
 	} else if eff := ctrl.Effective(p.Name, at); eff.State != ledger.Armed {
-		return skip("%s by %s: %s", eff.State, cmp.Or(eff.Actor, "-"), cmp.Or(eff.Reason, "-"))
+		return skip("%s", heldBack(eff))
 	}
 	if req.anyTime {
 		rec.AddStep(at, "asked by %s, outside the policy's windows: %s", actor, req.reason)

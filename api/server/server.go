@@ -293,12 +293,22 @@ func (s *apiServer) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-// checkReason trims the reason and refuses an empty one: every change of
-// the control state says why.
+// checkReason trims the reason and refuses an empty one, as every change
+// of the control state says why, and one longer than api.MaxReason or
+// with control characters.
 func (s *apiServer) checkReason(w http.ResponseWriter, reason *string) bool {
 	*reason = strings.TrimSpace(*reason)
 	if *reason == "" {
 		s.fail(w, http.StatusBadRequest, "reason is required")
+		return false
+	}
+	return s.checkText(w, "reason", *reason, api.MaxReason)
+}
+
+// checkText answers 400 for free text over its cap (see api.CheckText).
+func (s *apiServer) checkText(w http.ResponseWriter, field, value string, max int) bool {
+	if err := api.CheckText(field, value, max); err != nil {
+		s.fail(w, http.StatusBadRequest, "%v", err)
 		return false
 	}
 	return true
@@ -329,7 +339,8 @@ func (s *apiServer) pause(w http.ResponseWriter, r *http.Request) {
 	var req api.PauseRequest
 	serveChange(s, w, r, &req, &req.Reason, func() bool {
 		req.Policy = strings.TrimSpace(req.Policy)
-		return s.checkFor(w, req.For)
+		return s.checkText(w, "policy", req.Policy, api.MaxName) && s.checkText(w, "for", req.For, api.MaxName) &&
+			s.checkFor(w, req.For)
 	}, s.svc.Pause)
 }
 
@@ -337,7 +348,7 @@ func (s *apiServer) resume(w http.ResponseWriter, r *http.Request) {
 	var req api.ResumeRequest
 	serveChange(s, w, r, &req, &req.Reason, func() bool {
 		req.Policy = strings.TrimSpace(req.Policy)
-		return true
+		return s.checkText(w, "policy", req.Policy, api.MaxName)
 	}, s.svc.Resume)
 }
 
