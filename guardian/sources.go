@@ -324,4 +324,3 @@ func alertName(a Alert) string {
 	}
 	return "{" + strings.TrimSuffix(alertKey(a), ",") + "}"
 }
-
