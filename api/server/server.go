@@ -60,6 +60,10 @@ type Options struct {
 	// Now is the clock that relative history queries (?since=24h) count
 	// back from (time.Now when nil).
 	Now func() time.Time
+	// RefusedLogInterval is how long refused calls after a logged one are
+	// counted into one line instead of logged each (default
+	// DefaultRefusedLogInterval).
+	RefusedLogInterval time.Duration
 }
 
 // apiServer is the HTTP API that the README's "HTTP API" section lists.
@@ -70,6 +74,7 @@ type apiServer struct {
 	maxBody int64
 	whMax   int64
 	now     func() time.Time
+	refused *refusedLog
 }
 
 // New returns the HTTP API of the agent: the /v1 endpoints, /metrics
@@ -97,6 +102,10 @@ func New(opts Options) http.Handler {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if opts.RefusedLogInterval <= 0 {
+		opts.RefusedLogInterval = DefaultRefusedLogInterval
+	}
+	s.refused = &refusedLog{log: s.log, interval: opts.RefusedLogInterval}
 	gatherer := opts.Gatherer
 	if gatherer == nil {
 		gatherer = prometheus.DefaultGatherer
@@ -189,9 +198,7 @@ func (s *apiServer) authenticated(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-func (s *apiServer) logRefused(r *http.Request, status int) {
-	s.log.Warn("API call refused", "method", r.Method, "path", r.URL.Path, "status", status, "remote", r.RemoteAddr)
-}
+func (s *apiServer) logRefused(r *http.Request, status int) { s.refused.refused(r, status) }
 
 // audited logs a mutating call once it is answered: who, what, how it went.
 // It runs inside authenticated, which logs refused calls itself.
