@@ -34,6 +34,10 @@ func TestServerCapsFreeText(t *testing.T) {
 			"policy is 300 bytes long; at most 256 are allowed"},
 		{"for too long", "/v1/pause", `{"reason":"x","for":"` + strings.Repeat("1", 300) + `"}`, 400,
 			"for is 300 bytes long; at most 256 are allowed"},
+		{"inject member too long", "/v1/inject", `{"reason":"x","policy":"p","member":"` + strings.Repeat("m", 300) + `"}`, 400,
+			"member is 300 bytes long; at most 256 are allowed"},
+		{"inject reason of 2 KiB", "/v1/inject", `{"reason":"` + strings.Repeat("x", 2048) + `","policy":"p"}`, 400,
+			"reason is 2048 bytes long; at most 1024 are allowed"},
 		{"reason at the cap", "/v1/halt", `{"reason":"` + strings.Repeat("x", api.MaxReason) + `"}`, 200, ""},
 		{"reason with a tab", "/v1/halt", `{"reason":"a\tb"}`, 200, ""},
 	}
