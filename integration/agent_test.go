@@ -364,7 +364,7 @@ func TestAgentPauseStopsNewFaultsAndResumeStartsThem(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, skipped, "decisions while paused should be recorded as skipped")
 	for _, r := range skipped {
-		require.True(t, strings.HasPrefix(r.Reason, "paused by oncall since "), "record %s: %s", r.ID, r.Reason)
+		require.Equal(t, "paused by oncall: x", r.Reason, "record %s", r.ID)
 	}
 	t.Logf("%d decisions skipped while paused", len(skipped))
 
@@ -634,7 +634,7 @@ func TestAgentCLIOutputAndExitCodes(t *testing.T) {
 	require.Eventually(t, func() bool {
 		h, err := a.Client.History(ctx, time.Hour, "cl-pause", 0)
 		return err == nil && slices.ContainsFunc(h, func(r ledger.Record) bool {
-			return r.Decided.After(halted) && r.Result == ledger.Skipped && strings.HasPrefix(r.Reason, "halted by oncall since ")
+			return r.Decided.After(halted) && r.Result == ledger.Skipped && r.Reason == "halted by oncall: h"
 		})
 	}, 20*time.Second, 200*time.Millisecond, "decisions after the halt should be skipped as halted by oncall")
 

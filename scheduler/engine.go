@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -298,16 +299,28 @@ func (e *Engine) Step(ctx context.Context, now time.Time) time.Duration {
 	return next.Sub(now)
 }
 
-// heldBack says why a decision is skipped under a pause or a halt: who and
-// since when, not why. The reason is the control state's (status shows
-// it); copied into every skip record, one long reason would be stored
-// once per decision for as long as the pause lasts.
+// heldBack says why a decision is skipped under a pause or a halt: who,
+// and the reason cut to skipReasonMax bytes. A skip is written at every
+// decision for as long as the pause lasts; the whole reason stays in the
+// control state, where status shows it.
 func heldBack(eff ledger.PolicyControl) string {
-	since := "-"
-	if !eff.Since.IsZero() {
-		since = eff.Since.UTC().Format(time.RFC3339)
+	return fmt.Sprintf("%s by %s: %s", eff.State, cmp.Or(eff.Actor, "-"), excerpt(cmp.Or(eff.Reason, "-"), skipReasonMax))
+}
+
+// skipReasonMax bounds the part of a pause's or halt's reason a skip
+// record repeats.
+const skipReasonMax = 80
+
+// excerpt cuts s to at most n bytes at a rune boundary, marking the cut.
+func excerpt(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return fmt.Sprintf("%s by %s since %s", eff.State, cmp.Or(eff.Actor, "-"), since)
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // Decide makes one decision for the policy at the given time: it checks

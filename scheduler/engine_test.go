@@ -230,19 +230,27 @@ func TestSkipReasonsAreRecorded(t *testing.T) {
 	}{
 		{"paused globally", func(r *rig, _ *policies.Policy) {
 			_, err := r.ledger.UpdateControl(ctx, func(c *ledger.Control) error {
-				// A long reason stays in the control state; no skip copies it.
-				c.State, c.Actor, c.Reason, c.Since = ledger.Paused, "alice", strings.Repeat("deploy ", 140), t0
+				c.State, c.Actor, c.Reason = ledger.Paused, "alice", "deploy"
 				return nil
 			})
 			require.NoError(t, err)
-		}, "paused by alice since " + t0.UTC().Format(time.RFC3339)},
+		}, "paused by alice: deploy"},
 		{"policy halted", func(r *rig, p *policies.Policy) {
 			_, err := r.ledger.UpdateControl(ctx, func(c *ledger.Control) error {
 				c.Policies = map[string]ledger.PolicyControl{p.Name: {State: ledger.Halted, Actor: "guardian", Reason: "slo burn"}}
 				return nil
 			})
 			require.NoError(t, err)
-		}, "halted by guardian since -"},
+		}, "halted by guardian: slo burn"},
+		{"paused with a long reason", func(r *rig, _ *policies.Policy) {
+			_, err := r.ledger.UpdateControl(ctx, func(c *ledger.Control) error {
+				// The whole reason stays in the control state; a skip
+				// repeats 80 bytes of it.
+				c.State, c.Actor, c.Reason = ledger.Paused, "alice", strings.Repeat("deploy ", 140)
+				return nil
+			})
+			require.NoError(t, err)
+		}, "paused by alice: " + strings.Repeat("deploy ", 11) + "…"},
 		{"guardian refuses", func(r *rig, _ *policies.Policy) { r.guard.deny.Store("alert CheckoutDown firing") }, "guardian: alert CheckoutDown firing"},
 		{"steady state unreadable", func(r *rig, p *policies.Policy) {
 			p.SteadyState = &policies.SteadyState{Query: "x", Max: ptr(0.01)}
@@ -333,7 +341,7 @@ func TestHaltRestoresEverythingAndBlocksNewFaults(t *testing.T) {
 	}
 	rec := r.engine.Decide(ctx, p, t0.Add(time.Hour))
 	require.Equal(t, ledger.Skipped, rec.Result)
-	require.Equal(t, "halted by bob since -", rec.Reason)
+	require.Equal(t, "halted by bob: incident", rec.Reason)
 }
 
 func TestRecoverRestoresUnfinishedRecordsOfAnEarlierRun(t *testing.T) {
