@@ -54,13 +54,14 @@ lint: ## gofmt, go vet, staticcheck, and go.mod tidiness
 	   cp /tmp/tumult-go.mod.bak go.mod; cp /tmp/tumult-go.sum.bak go.sum; exit 1; fi
 
 .PHONY: fuzz
-fuzz: ## Fuzz the policy and config parsers for FUZZTIME each (default 30s)
+fuzz: ## Fuzz the policy, config and Alertmanager webhook parsers for FUZZTIME each (default 30s)
 	$(GO) test ./policies -run '^$$' -fuzz '^FuzzParsePolicies$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./config -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./alerting -run '^$$' -fuzz '^FuzzParseWebhook$$' -fuzztime $(FUZZTIME)
 
 .PHONY: bench
 bench: deps ## Run the benchmarks and print their figures
-	$(GO) test -run '^$$' -bench . -benchmem ./policies ./scheduler ./ledger/...
+	$(GO) test -run '^$$' -bench . -benchmem ./policies ./scheduler ./ledger/... ./guardian
 	$(GO) test -tags integration -run '^$$' -bench . -benchtime 3x -timeout 30m ./integration/...
 
 .PHONY: soak

@@ -52,6 +52,9 @@ type Options struct {
 	// LogSink, when the logger writes through one, is counted in
 	// tumult_log_write_errors_total.
 	LogSink *LogSink
+	// ReloadTimeout bounds one reading of the policy files (default
+	// DefaultReloadTimeout); see reload.
+	ReloadTimeout time.Duration
 }
 
 // Agent is the tumult daemon.
@@ -81,6 +84,8 @@ type Agent struct {
 	lastReload *api.ReloadStatus
 	// loading serialises policy loads.
 	loading sync.Mutex
+	// reloading holds a token while a reload reads the files.
+	reloading chan struct{}
 
 	listener net.Listener
 	server   *http.Server
@@ -112,7 +117,11 @@ func New(opts Options) (*Agent, error) {
 	if opts.StopTimeout <= 0 {
 		opts.StopTimeout = time.Minute
 	}
-	a := &Agent{opts: opts, cfg: cfg, log: opts.Logger, clock: opts.Clock, reg: opts.Registry, set: &policies.Set{}}
+	if opts.ReloadTimeout <= 0 {
+		opts.ReloadTimeout = DefaultReloadTimeout
+	}
+	a := &Agent{opts: opts, cfg: cfg, log: opts.Logger, clock: opts.Clock, reg: opts.Registry, set: &policies.Set{},
+		reloading: make(chan struct{}, 1)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -124,6 +133,9 @@ func New(opts Options) (*Agent, error) {
 		t, err := server.LoadTokens(cfg.HTTP.TokensFile)
 		if err != nil {
 			return nil, err
+		}
+		if w := t.Warning(); w != "" {
+			a.log.Warn(w)
 		}
 		a.tokens = &t
 	}
@@ -399,7 +411,10 @@ func (a *Agent) Run(ctx context.Context, started chan<- struct{}) (err error) {
 	} else {
 		recovered <- nil
 	}
-	if res := a.load("start"); !res.OK {
+	if res, err := a.reload(ctx, "start"); err != nil {
+		a.restoreAtStop(<-recovered)
+		return err
+	} else if !res.OK {
 		a.restoreAtStop(<-recovered)
 		return fmt.Errorf("policies in %s have errors:\n  %s", a.cfg.PolicyDir, strings.Join(res.Errors, "\n  "))
 	}
@@ -540,8 +555,11 @@ func (a *Agent) warnedBefore(line string) bool {
 }
 
 // ReloadOn reloads the policies, saying what asked for it ("SIGHUP") in
-// the status's last reload.
-func (a *Agent) ReloadOn(trigger string) api.ReloadResult { return a.load(trigger) }
+// the status's last reload. Like every reload it is bounded (see reload):
+// it returns at the latest when ctx ends or Options.ReloadTimeout passes.
+func (a *Agent) ReloadOn(ctx context.Context, trigger string) (api.ReloadResult, error) {
+	return a.reload(ctx, trigger)
+}
 
 // schedule runs the scheduler until lctx ends. A panic in it is reported
 // like any other (the agent stops), and lead goes on to restore.
@@ -632,7 +650,7 @@ func (a *Agent) watchPolicies(ctx context.Context) {
 		case <-due:
 			due = nil
 			a.log.Info("policy files changed; reloading")
-			a.load("file change")
+			_, _ = a.reload(ctx, "file change")
 		}
 	}
 }

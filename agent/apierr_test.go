@@ -27,7 +27,7 @@ func TestAPIErrConflictSaysWhyOnly(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := apiErr(tc.err)
+			got := (&Agent{}).apiErr("pause", tc.err)
 			require.ErrorIs(t, got, api.ErrConflict)
 			require.Equal(t, tc.want, got.Error())
 		})

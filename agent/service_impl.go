@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/inferensys/tumult/alerting"
@@ -19,8 +20,9 @@ import (
 
 var _ server.Service = (*Agent)(nil)
 
-// apiErr maps control errors to the API's error classes.
-func apiErr(err error) error {
+// apiErr maps control errors to the API's error classes; op says what
+// failed, for the answer and the log.
+func (a *Agent) apiErr(op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
@@ -30,6 +32,8 @@ func apiErr(err error) error {
 		return fmt.Errorf("%w: %w", api.ErrNotFound, err)
 	case errors.Is(err, guardian.ErrConflict):
 		return fmt.Errorf("%w: %s", api.ErrConflict, conflictWhy(err))
+	case errors.Is(err, ledger.ErrUnavailable):
+		return a.unavailable(op, err)
 	}
 	return err
 }
@@ -53,6 +57,21 @@ func conflictWhy(err error) string {
 	return strings.TrimPrefix(inner.Error(), guardian.ErrConflict.Error()+": ")
 }
 
+// unavailable is the answer to a call the ledger failed: 503 (worth a
+// retry once the disk or the backend is back), with the cause in a few
+// words but without the ledger's location, which the log has in full.
+func (a *Agent) unavailable(op string, err error) error {
+	a.log.Error("ledger failed; the API answered 503", "op", op, "error", err)
+	cause := "storage failure"
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		cause = errno.Error()
+	} else if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		cause = "timed out"
+	}
+	return fmt.Errorf("%w: %s: the ledger cannot be used now (%s); the agent's log has the details", api.ErrUnavailable, op, cause)
+}
+
 // Pause implements server.Service.
 func (a *Agent) Pause(ctx context.Context, actor string, req api.PauseRequest) (ledger.Control, error) {
 	var d time.Duration
@@ -63,7 +82,7 @@ func (a *Agent) Pause(ctx context.Context, actor string, req api.PauseRequest) (
 		}
 	}
 	c, err := a.control.Pause(ctx, guardian.Change{Actor: actor, Source: "api", Reason: req.Reason, Policy: req.Policy, For: d, Restore: req.Restore})
-	return c, apiErr(err)
+	return c, a.apiErr("pause", err)
 }
 
 // Resume implements server.Service.
@@ -72,7 +91,7 @@ func (a *Agent) Resume(ctx context.Context, actor string, req api.ResumeRequest)
 	if err == nil {
 		a.engine.Poke()
 	}
-	return c, apiErr(err)
+	return c, a.apiErr("resume", err)
 }
 
 // Halt implements server.Service.
@@ -80,14 +99,14 @@ func (a *Agent) Halt(ctx context.Context, actor string, req api.HaltRequest) (le
 	// Answered once recorded: the restore goes on in the background, and
 	// GET /v1/faults shows what is still being restored.
 	c, err := a.control.HaltInBackground(ctx, guardian.Change{Actor: actor, Source: "api", Reason: req.Reason})
-	return c, apiErr(err)
+	return c, a.apiErr("halt", err)
 }
 
 // Faults implements server.Service.
 func (a *Agent) Faults(ctx context.Context) ([]ledger.Record, error) {
 	recs, err := a.ledger.Active(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: read active faults: %w", api.ErrUnavailable, err)
+		return nil, a.unavailable("read active faults", err)
 	}
 	return recs, nil
 }
@@ -96,7 +115,7 @@ func (a *Agent) Faults(ctx context.Context) ([]ledger.Record, error) {
 func (a *Agent) History(ctx context.Context, q ledger.HistoryQuery) ([]ledger.Record, error) {
 	recs, err := a.ledger.History(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("%w: read history: %w", api.ErrUnavailable, err)
+		return nil, a.unavailable("read history", err)
 	}
 	return recs, nil
 }
@@ -108,8 +127,8 @@ func (a *Agent) Plan(_ context.Context, hours int) (scheduler.Plan, error) {
 }
 
 // Reload implements server.Service.
-func (a *Agent) Reload(context.Context) (api.ReloadResult, error) {
-	return a.load("api"), nil
+func (a *Agent) Reload(ctx context.Context) (api.ReloadResult, error) {
+	return a.reload(ctx, "api")
 }
 
 // AlertWebhook implements server.Service.
@@ -131,11 +150,11 @@ func (a *Agent) Status(ctx context.Context) (api.Status, error) {
 	now := a.clock.Now()
 	ctrl, err := a.ledger.Control(ctx)
 	if err != nil {
-		return api.Status{}, fmt.Errorf("%w: read control state: %w", api.ErrUnavailable, err)
+		return api.Status{}, a.unavailable("read control state", err)
 	}
 	active, err := a.ledger.Active(ctx)
 	if err != nil {
-		return api.Status{}, fmt.Errorf("%w: read active faults: %w", api.ErrUnavailable, err)
+		return api.Status{}, a.unavailable("read active faults", err)
 	}
 	g := ctrl.Global(now)
 	st := api.Status{

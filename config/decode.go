@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
 
+	"github.com/inferensys/tumult/internal/fileread"
 	"github.com/inferensys/tumult/internal/hclread"
 	"github.com/inferensys/tumult/policies"
 )
@@ -49,7 +49,7 @@ func DefaultConfig() *Config {
 // LoadConfig reads the agent config file. Relative data_dir and
 // policy_dir are taken relative to the file's directory.
 func LoadConfig(path string) (*Config, policies.Sources, hcl.Diagnostics) {
-	src, err := os.ReadFile(path)
+	src, err := fileread.Regular(path, fileread.MaxConfigFile)
 	if err != nil {
 		return nil, nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read agent config", Detail: err.Error()}}
 	}

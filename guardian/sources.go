@@ -3,7 +3,6 @@ package guardian
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -165,6 +164,9 @@ type wire struct {
 	// consul wires
 	service string
 
+	// held indexes the webhook alerts an alert wire matches (held.go).
+	held *heldIndex
+
 	// Kept across reloads while the wire is unchanged.
 	tripped    bool
 	clearSince time.Time // start of the current clear stretch; zero when not clear
@@ -187,16 +189,6 @@ func matcherText(ms []policies.Matcher) string {
 		parts[i] = m.String()
 	}
 	return strings.Join(parts, ", ")
-}
-
-// webhookAlert is an alert delivered by the webhook, kept until resolved
-// or until it has not been repeated for webhookTTL.
-type webhookAlert struct {
-	Alert
-	// from is the Alertmanager that sent it; empty counts for every one.
-	from     string
-	receiver string
-	seen     time.Time
 }
 
 // verdict is what a wire says at one instant.
@@ -243,41 +235,51 @@ func (w *Watcher) judge(wr *wire, now time.Time) verdict {
 	return v
 }
 
-func (w *Watcher) judgeAlert(wr *wire, now time.Time) verdict {
-	var hits []string
-	viaWebhook := false
-	seen := map[string]bool{}
-	consider := func(a Alert, webhook bool) {
-		if !alertTrips(a.Labels, wr.matchers) || seen[alertKey(a)] {
-			return
-		}
-		seen[alertKey(a)] = true
-		if len(hits) == 0 {
-			viaWebhook = webhook
-		}
-		hits = append(hits, alertName(a))
-	}
+// judgeAlert reads the wire's polled alerts and its index of webhook
+// alerts (held.go): its cost grows with the alerts that match, not with
+// the alerts held.
+func (w *Watcher) judgeAlert(wr *wire, _ time.Time) verdict {
+	var first string
+	n := 0
+	var polled map[string]bool
 	for _, a := range wr.src.reading.alerts {
-		consider(a, false)
-	}
-	for _, k := range w.webhookKeys() {
-		wa := w.webhook[k]
-		if wa.from != "" && "alertmanager/"+wa.from != wr.src.name {
+		if !alertTrips(a.Labels, wr.matchers) {
 			continue
 		}
-		if now.Sub(wa.seen) < w.webhookTTL {
-			consider(wa.Alert, true)
+		k := alertKey(a)
+		if polled[k] {
+			continue
+		}
+		if polled == nil {
+			polled = map[string]bool{}
+		}
+		polled[k] = true
+		if n == 0 {
+			first = alertName(a)
+		}
+		n++
+	}
+	viaWebhook := false
+	if wr.held != nil && len(wr.held.keys) > 0 {
+		n += len(wr.held.keys)
+		for k := range polled {
+			if wr.held.keys[k] > 0 {
+				n-- // counted once, as polled
+			}
+		}
+		if first == "" {
+			first, viaWebhook = wr.held.firstHit().name, true
 		}
 	}
-	if len(hits) == 0 {
+	if n == 0 {
 		return verdict{detail: "no alert matches " + matcherText(wr.matchers)}
 	}
-	r := fmt.Sprintf("%s: alert %s firing", wr.src.label, hits[0])
+	r := fmt.Sprintf("%s: alert %s firing", wr.src.label, first)
 	if viaWebhook {
 		r += " (webhook)"
 	}
-	if len(hits) > 1 {
-		r += fmt.Sprintf(" and %d more", len(hits)-1)
+	if n > 1 {
+		r += fmt.Sprintf(" and %d more", n-1)
 	}
 	if len(wr.matchers) > 0 {
 		r += ", matches " + matcherText(wr.matchers)
@@ -321,15 +323,4 @@ func alertName(a Alert) string {
 		return n
 	}
 	return "{" + strings.TrimSuffix(alertKey(a), ",") + "}"
-}
-
-// webhookKeys returns the webhook alerts' keys in a stable order, so that
-// reasons do not flap between equally matching alerts.
-func (w *Watcher) webhookKeys() []string {
-	keys := make([]string, 0, len(w.webhook))
-	for k := range w.webhook {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

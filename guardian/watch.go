@@ -118,8 +118,8 @@ type Watcher struct {
 	wires   []*wire
 	// loaded holds the enabled policies of the last SetPolicies.
 	loaded map[string]bool
-	// webhook holds alerts delivered by Alertmanager's webhook, by key.
-	webhook map[string]webhookAlert
+	// held are the alerts delivered by Alertmanager's webhook (held.go).
+	held *heldAlerts
 	// scopeTripped is each scope's state at the last evaluation, for
 	// transitions; halting marks scopes with a halt under way; retries
 	// holds the scopes whose last halt failed.
@@ -189,7 +189,7 @@ func NewWatcher(opts WatcherOptions) (*Watcher, error) {
 		webhookTTL:   2 * opts.Config.StaleAfter,
 		sources:      map[string]*source{},
 		loaded:       map[string]bool{},
-		webhook:      map[string]webhookAlert{},
+		held:         newHeldAlerts(),
 		scopeTripped: map[string]bool{},
 		halting:      map[string]bool{},
 		retries:      map[string]*haltRetry{},
@@ -267,6 +267,7 @@ func (w *Watcher) SetPolicies(ps []*policies.Policy) {
 			wr.tripped, wr.clearSince = prev.tripped, prev.clearSince
 		}
 	}
+	w.indexWires(wires, oldWires)
 	w.sources, w.wires, w.loaded = next, wires, loaded
 	for scope := range w.scopeTripped {
 		if scope != "" && !loaded[scope] {
@@ -558,11 +559,7 @@ type sourceReports struct {
 // evaluate judges every wire at now, keeps the clear stretches, and
 // returns the halts to start and what to report. Locked.
 func (w *Watcher) evaluate(now time.Time) ([]Change, sourceReports) {
-	for k, wa := range w.webhook {
-		if now.Sub(wa.seen) >= w.webhookTTL {
-			delete(w.webhook, k)
-		}
-	}
+	w.expireHeld(now)
 	first := map[string]*wire{} // first tripped wire per scope
 	reasons := map[*wire]string{}
 	srcTripped := map[*source]bool{}
@@ -824,15 +821,7 @@ type Delivery struct {
 func (w *Watcher) Ingest(ctx context.Context, d Delivery) {
 	now := w.clk.Now()
 	w.mu.Lock()
-	for _, a := range d.Resolved {
-		delete(w.webhook, webhookKey(d.Alertmanager, a))
-	}
-	for _, a := range d.Firing {
-		if IsAnnouncement(a.Labels) {
-			continue
-		}
-		w.webhook[webhookKey(d.Alertmanager, a)] = webhookAlert{Alert: a, from: d.Alertmanager, receiver: d.Receiver, seen: now}
-	}
+	w.hold(d, now)
 	halts, reports := w.evaluate(now)
 	w.mu.Unlock()
 	w.log.Debug("webhook alerts", "alertmanager", d.Alertmanager, "receiver", d.Receiver,
@@ -851,6 +840,7 @@ func (w *Watcher) Allow(_ context.Context, p *policies.Policy) (bool, string) {
 	now := w.clk.Now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.expireHeld(now)
 	scope := ""
 	if p != nil {
 		scope = p.Name
@@ -877,6 +867,7 @@ func (w *Watcher) Status() []SourceStatus {
 	now := w.clk.Now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.expireHeld(now)
 	out := make([]SourceStatus, 0, len(w.wires))
 	for _, wr := range w.wires {
 		v := w.judge(wr, now)

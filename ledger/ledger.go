@@ -18,6 +18,10 @@ var (
 	// ErrInvalid: a record or control state breaks a rule of this package
 	// (unknown phase, finished without a result, steps rewritten, ...).
 	ErrInvalid = errors.New("invalid")
+	// ErrUnavailable: the storage failed (a full disk, an I/O error, a
+	// backend that does not answer); nothing was written. Worth a retry
+	// once the cause is fixed, unlike the errors above.
+	ErrUnavailable = errors.New("ledger unavailable")
 )
 
 // Ledger is tumult's durable state. Every method that writes returns only

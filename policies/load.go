@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
+
+	"github.com/inferensys/tumult/internal/fileread"
 )
 
 // Sources maps file names to parsed files, so diagnostics can be printed
@@ -118,9 +121,9 @@ func LoadPolicies(paths []string, opts LoadOptions) (*Set, hcl.Diagnostics) {
 	parser := hclparse.NewParser()
 	set := &Set{Files: files, Sources: Sources{}}
 	for _, f := range files {
-		src, err := os.ReadFile(f)
+		src, err := fileread.Regular(f, fileread.MaxPolicyFile)
 		if err != nil {
-			ds = append(ds, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read policy file", Detail: err.Error()})
+			ds = append(ds, unreadable(f, err))
 			continue
 		}
 		file, pds := parser.ParseHCL(src, f)
@@ -135,6 +138,23 @@ func LoadPolicies(paths []string, opts LoadOptions) (*Set, hcl.Diagnostics) {
 	}
 	set.Policies, ds = dedupe(set.Policies, ds)
 	return set, ds
+}
+
+// unreadable is the diagnostic for a policy file that cannot be read: it
+// points at the file (line 1), so that the file is named wherever
+// diagnostics are printed.
+func unreadable(file string, err error) *hcl.Diagnostic {
+	summary := "Cannot read policy file"
+	switch {
+	case errors.Is(err, fileread.ErrNotRegular):
+		summary = "Not a policy file"
+	case errors.Is(err, fileread.ErrTooLarge):
+		summary = "Policy file too large"
+	}
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError, Summary: summary, Detail: err.Error() + ".",
+		Subject: &hcl.Range{Filename: file, Start: hcl.InitialPos, End: hcl.InitialPos},
+	}
 }
 
 // ParsePolicies decodes policies from source held in memory, as if read

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -301,6 +302,30 @@ func (e *Engine) Step(ctx context.Context, now time.Time) time.Duration {
 	return next.Sub(now)
 }
 
+// heldBack says why a decision is skipped under a pause or a halt: who,
+// and the reason cut to skipReasonMax bytes. A skip is written at every
+// decision for as long as the pause lasts; the whole reason stays in the
+// control state, where status shows it.
+func heldBack(eff ledger.PolicyControl) string {
+	return fmt.Sprintf("%s by %s: %s", eff.State, cmp.Or(eff.Actor, "-"), excerpt(cmp.Or(eff.Reason, "-"), skipReasonMax))
+}
+
+// skipReasonMax bounds the part of a pause's or halt's reason a skip
+// record repeats.
+const skipReasonMax = 80
+
+// excerpt cuts s to at most n bytes at a rune boundary, marking the cut.
+func excerpt(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
 // Decide makes one decision for the policy at the given time: it checks
 // every gate in order, and either injects a fault into one member chosen
 // at random or records why it did not. It returns the record written.
@@ -357,7 +382,7 @@ func (e *Engine) decide(ctx context.Context, p *policies.Policy, at time.Time, r
 		return skip("read control state: %v", err)
 	}
 	if eff := ctrl.Effective(p.Name, at); eff.State != ledger.Armed {
-		return skip("%s by %s: %s", eff.State, cmp.Or(eff.Actor, "-"), cmp.Or(eff.Reason, "-"))
+		return skip("%s", heldBack(eff))
 	}
 	if ok, why := e.opts.Guard.Allow(ctx, p); !ok {
 		return skip("guardian: %s", why)
@@ -441,7 +466,7 @@ func (e *Engine) decide(ctx context.Context, p *policies.Policy, at time.Time, r
 	if ctrl, err := e.opts.Ledger.Control(ctx); err != nil {
 		return skip("read control state: %v", err)
 	} else if eff := ctrl.Effective(p.Name, at); eff.State != ledger.Armed {
-		return skip("%s by %s: %s", eff.State, cmp.Or(eff.Actor, "-"), cmp.Or(eff.Reason, "-"))
+		return skip("%s", heldBack(eff))
 	}
 	if req.anyTime {
 		rec.AddStep(at, "asked by %s, outside the policy's windows: %s", actor, req.reason)

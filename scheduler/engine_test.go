@@ -242,6 +242,15 @@ func TestSkipReasonsAreRecorded(t *testing.T) {
 			})
 			require.NoError(t, err)
 		}, "halted by guardian: slo burn"},
+		{"paused with a long reason", func(r *rig, _ *policies.Policy) {
+			_, err := r.ledger.UpdateControl(ctx, func(c *ledger.Control) error {
+				// The whole reason stays in the control state; a skip
+				// repeats 80 bytes of it.
+				c.State, c.Actor, c.Reason = ledger.Paused, "alice", strings.Repeat("deploy ", 140)
+				return nil
+			})
+			require.NoError(t, err)
+		}, "paused by alice: " + strings.Repeat("deploy ", 11) + "…"},
 		{"guardian refuses", func(r *rig, _ *policies.Policy) { r.guard.deny.Store("alert CheckoutDown firing") }, "guardian: alert CheckoutDown firing"},
 		{"steady state unreadable", func(r *rig, p *policies.Policy) {
 			p.SteadyState = &policies.SteadyState{Query: "x", Max: ptr(0.01)}

@@ -19,6 +19,9 @@ func (s *apiServer) inject(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusBadRequest, "policy is required")
 		return
 	}
+	if !s.checkText(w, "policy", req.Policy, api.MaxName) || !s.checkText(w, "member", req.Member, api.MaxName) {
+		return
+	}
 	rec, err := s.svc.Inject(r.Context(), actorOf(r), req)
 	if err != nil {
 		s.serviceFailed(w, r, err)

@@ -60,6 +60,10 @@ type Options struct {
 	// Now is the clock that relative history queries (?since=24h) count
 	// back from (time.Now when nil).
 	Now func() time.Time
+	// RefusedLogInterval is how long refused calls after a logged one are
+	// counted into one line instead of logged each (default
+	// DefaultRefusedLogInterval).
+	RefusedLogInterval time.Duration
 }
 
 // apiServer is the HTTP API that the README's "HTTP API" section lists.
@@ -70,6 +74,7 @@ type apiServer struct {
 	maxBody int64
 	whMax   int64
 	now     func() time.Time
+	refused *refusedLog
 }
 
 // New returns the HTTP API of the agent: the /v1 endpoints, /metrics
@@ -97,6 +102,10 @@ func New(opts Options) http.Handler {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if opts.RefusedLogInterval <= 0 {
+		opts.RefusedLogInterval = DefaultRefusedLogInterval
+	}
+	s.refused = &refusedLog{log: s.log, interval: opts.RefusedLogInterval}
 	gatherer := opts.Gatherer
 	if gatherer == nil {
 		gatherer = prometheus.DefaultGatherer
@@ -189,9 +198,7 @@ func (s *apiServer) authenticated(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-func (s *apiServer) logRefused(r *http.Request, status int) {
-	s.log.Warn("API call refused", "method", r.Method, "path", r.URL.Path, "status", status, "remote", r.RemoteAddr)
-}
+func (s *apiServer) logRefused(r *http.Request, status int) { s.refused.refused(r, status) }
 
 // audited logs a mutating call once it is answered: who, what, how it went.
 // It runs inside authenticated, which logs refused calls itself.
@@ -253,7 +260,11 @@ func (s *apiServer) fail(w http.ResponseWriter, status int, format string, args 
 func (s *apiServer) serviceFailed(w http.ResponseWriter, r *http.Request, err error) {
 	status := apiStatusOf(err)
 	if status == http.StatusInternalServerError {
+		// An error of no known class may carry anything — file paths,
+		// addresses of backends — so its text goes to the log only.
 		s.log.Error("API call failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		s.fail(w, status, "internal error while serving %s %s; the agent's log has the details", r.Method, r.URL.Path)
+		return
 	}
 	s.fail(w, status, "%s", err.Error())
 }
@@ -289,12 +300,22 @@ func (s *apiServer) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-// checkReason trims the reason and refuses an empty one: every change of
-// the control state says why.
+// checkReason trims the reason and refuses an empty one, as every change
+// of the control state says why, and one longer than api.MaxReason or
+// with control characters.
 func (s *apiServer) checkReason(w http.ResponseWriter, reason *string) bool {
 	*reason = strings.TrimSpace(*reason)
 	if *reason == "" {
 		s.fail(w, http.StatusBadRequest, "reason is required")
+		return false
+	}
+	return s.checkText(w, "reason", *reason, api.MaxReason)
+}
+
+// checkText answers 400 for free text over its cap (see api.CheckText).
+func (s *apiServer) checkText(w http.ResponseWriter, field, value string, max int) bool {
+	if err := api.CheckText(field, value, max); err != nil {
+		s.fail(w, http.StatusBadRequest, "%v", err)
 		return false
 	}
 	return true
@@ -325,7 +346,8 @@ func (s *apiServer) pause(w http.ResponseWriter, r *http.Request) {
 	var req api.PauseRequest
 	serveChange(s, w, r, &req, &req.Reason, func() bool {
 		req.Policy = strings.TrimSpace(req.Policy)
-		return s.checkFor(w, req.For)
+		return s.checkText(w, "policy", req.Policy, api.MaxName) && s.checkText(w, "for", req.For, api.MaxName) &&
+			s.checkFor(w, req.For)
 	}, s.svc.Pause)
 }
 
@@ -333,7 +355,7 @@ func (s *apiServer) resume(w http.ResponseWriter, r *http.Request) {
 	var req api.ResumeRequest
 	serveChange(s, w, r, &req, &req.Reason, func() bool {
 		req.Policy = strings.TrimSpace(req.Policy)
-		return true
+		return s.checkText(w, "policy", req.Policy, api.MaxName)
 	}, s.svc.Resume)
 }
 

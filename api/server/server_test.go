@@ -257,8 +257,8 @@ func TestServerEndpoints(t *testing.T) {
 		{name: "bad request", method: "GET", target: "/v1/plan", token: aliceToken, svcErr: fmt.Errorf("plan: %w", api.ErrBadRequest), wantCode: 400},
 		{name: "unavailable", method: "GET", target: "/v1/status", token: aliceToken, svcErr: fmt.Errorf("not the leader: %w", api.ErrUnavailable), wantCode: 503},
 		{name: "deadline", method: "GET", target: "/v1/faults", token: aliceToken, svcErr: fmt.Errorf("list: %w", context.DeadlineExceeded), wantCode: 503},
-		{name: "other error", method: "POST", target: "/v1/reload", token: aliceToken, svcErr: errors.New("disk on fire"), wantCode: 500,
-			wantBody: `{"error":"disk on fire"}`},
+		{name: "other error", method: "POST", target: "/v1/reload", token: aliceToken, svcErr: errors.New("open /var/lib/tumult/ledger.db: disk on fire"), wantCode: 500,
+			wantBody: `{"error":"internal error while serving POST /v1/reload; the agent's log has the details"}`},
 		{name: "webhook service error", method: "POST", target: "/v1/alertmanager", token: amToken, body: validWebhook,
 			svcErr: fmt.Errorf("guardian: %w", api.ErrUnavailable), wantCode: 503},
 

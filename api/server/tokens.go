@@ -6,9 +6,10 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"strings"
+
+	"github.com/inferensys/tumult/internal/fileread"
 )
 
 // MinTokenLength is the shortest token a tokens file may hold. 16
@@ -24,6 +25,9 @@ var tokenName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]*$`)
 // The zero value holds no token and refuses every one.
 type Tokens struct {
 	entries []tokenEntry
+	// warning is what LoadTokens found worth a loud word but not a
+	// refusal (a file others can read).
+	warning string
 }
 
 type tokenEntry struct {
@@ -38,13 +42,42 @@ type tokenEntry struct {
 // skipped. The name is the actor recorded for the token's calls. Names and
 // tokens must be unique and tokens at least MinTokenLength characters.
 // Errors name the file and line but never print a token.
+//
+// As ssh does with its keys, LoadTokens refuses a file that group or others
+// may write (anyone on the host could add a token of their own) and, via
+// Warning, warns when they may read it. Only a regular file of at most
+// fileread.MaxTokensFile bytes is read.
 func LoadTokens(path string) (Tokens, error) {
-	f, err := os.Open(path)
+	f, info, err := fileread.Open(path)
 	if err != nil {
 		return Tokens{}, fmt.Errorf("read tokens file: %w", err)
 	}
 	defer f.Close()
-	return parseTokens(f, path)
+	perm := info.Mode().Perm()
+	if perm&0o022 != 0 {
+		return Tokens{}, fmt.Errorf("tokens file %s is writable by group or others (mode %04o): anyone on this host could add a token; run `chmod 600 %s`",
+			path, perm, path)
+	}
+	if info.Size() > fileread.MaxTokensFile {
+		return Tokens{}, fmt.Errorf("tokens file %s is %d bytes, more than the %d a tokens file may hold", path, info.Size(), fileread.MaxTokensFile)
+	}
+	t, err := parseTokens(io.LimitReader(f, fileread.MaxTokensFile), path)
+	if err != nil {
+		return Tokens{}, err
+	}
+	if perm&0o044 != 0 {
+		t.warning = fmt.Sprintf("tokens file %s is readable by group or others (mode %04o): they can read every token; run `chmod 600 %s`", path, perm, path)
+	}
+	return t, nil
+}
+
+// Warning is what LoadTokens found wrong but not bad enough to refuse the
+// file (it is readable by others), or "".
+func (t *Tokens) Warning() string {
+	if t == nil {
+		return ""
+	}
+	return t.warning
 }
 
 func parseTokens(r io.Reader, path string) (Tokens, error) {

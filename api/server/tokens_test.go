@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -95,4 +96,49 @@ func TestTokensLookup(t *testing.T) {
 	require.False(t, ok)
 	_, ok = (&server.Tokens{}).Lookup("")
 	require.False(t, ok)
+}
+
+// TestLoadTokensPermissions: a tokens file anyone on the host may write
+// would let them add a token of their own; it is refused with one line
+// saying what to run. One they may read is loaded with a warning.
+func TestLoadTokensPermissions(t *testing.T) {
+	tests := []struct {
+		mode    os.FileMode
+		err     string
+		warning string
+	}{
+		{0o666, "is writable by group or others (mode 0666): anyone on this host could add a token; run `chmod 600 ", ""},
+		{0o620, "is writable by group or others (mode 0620)", ""},
+		{0o602, "is writable by group or others (mode 0602)", ""},
+		{0o644, "", "is readable by group or others (mode 0644): they can read every token; run `chmod 600 "},
+		{0o640, "", "is readable by group or others (mode 0640)"},
+		{0o600, "", ""},
+		{0o400, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode.String(), func(t *testing.T) {
+			path := writeTokensFile(t, "oncall:0123456789abcdef0123\n")
+			require.NoError(t, os.Chmod(path, tt.mode))
+			tokens, err := server.LoadTokens(path)
+			if tt.err != "" {
+				require.ErrorContains(t, err, "tokens file "+path+" "+tt.err)
+				require.NotContains(t, err.Error(), "\n")
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, 1, tokens.Len())
+			if tt.warning == "" {
+				require.Empty(t, tokens.Warning())
+			} else {
+				require.Contains(t, tokens.Warning(), "tokens file "+path+" "+tt.warning)
+			}
+		})
+	}
+}
+
+func TestLoadTokensRefusesFIFO(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens")
+	require.NoError(t, syscall.Mkfifo(path, 0o600))
+	_, err := server.LoadTokens(path)
+	require.ErrorContains(t, err, path+" is not a regular file but a named pipe (FIFO)")
 }

@@ -100,7 +100,9 @@ func (c *agentCmd) Run(args []string) int {
 				return
 			case <-hup:
 				log.Info("SIGHUP: reloading policies")
-				a.ReloadOn("SIGHUP")
+				if _, err := a.ReloadOn(ctx, "SIGHUP"); err != nil {
+					log.Error("SIGHUP: reload", "error", err)
+				}
 			}
 		}
 	}()

@@ -78,6 +78,9 @@ func (e *env) commands() map[string]cli.CommandFactory {
 		"inject":   cmd(&injectCmd{oncall{env: e, name: "inject"}}),
 		"report":   cmd(&reportCmd{oncall{env: e, name: "report"}}),
 		"helper":   cmd(&helperCmd{env: e}),
+
+		"ledger check":  cmd(&ledgerCheckCmd{env: e}),
+		"ledger accept": cmd(&ledgerAcceptCmd{env: e}),
 	}
 }
 

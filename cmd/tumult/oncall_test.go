@@ -431,7 +431,7 @@ func TestOncallCommandErrors(t *testing.T) {
 			svcErr: fmt.Errorf("pause: no policy %q: %w", "nope", api.ErrNotFound), wantCode: 1,
 			wantErr: `^tumult pause: pause: no policy "nope": not found \(HTTP 404\)$`},
 		{name: "daemon error", args: []string{"status"}, svcErr: fmt.Errorf("ledger:\nclosed"), wantCode: 1,
-			wantErr: `^tumult status: ledger: closed \(HTTP 500\)$`},
+			wantErr: `^tumult status: internal error while serving GET /v1/status; the agent's log has the details \(HTTP 500\)$`},
 		{name: "not leader", args: []string{"faults", "-json"}, svcErr: fmt.Errorf("replica 2 is a standby: %w", api.ErrUnavailable), wantCode: 1,
 			wantErr: `^tumult faults: replica 2 is a standby: unavailable \(HTTP 503\)$`},
 	}

@@ -28,9 +28,10 @@ func (e *env) route(args []string, commands map[string]cli.CommandFactory) (code
 			fmt.Fprint(e.out, usage(commands))
 			return 0, true
 		}
-		f, ok := commands[args[1]]
+		name := commandName(args[1:], commands)
+		f, ok := commands[name]
 		if !ok {
-			fmt.Fprintf(e.err, "tumult: unknown command %q; run 'tumult help' for the list.\n", args[1])
+			fmt.Fprintf(e.err, "tumult: unknown command %q; run 'tumult help' for the list.\n", name)
 			return 2, true
 		}
 		c, err := f()
@@ -50,12 +51,34 @@ func (e *env) route(args []string, commands map[string]cli.CommandFactory) (code
 		fmt.Fprintf(e.err, "tumult: unknown flag %q; a command comes first, e.g. 'tumult status'.\n\n%s", first, usage(commands))
 		return 2, true
 	default:
-		if _, ok := commands[first]; !ok {
+		if _, ok := commands[commandName(args, commands)]; !ok && !hasSubcommands(first, commands) {
 			fmt.Fprintf(e.err, "tumult: unknown command %q; run 'tumult help' for the list.\n", first)
 			return 2, true
 		}
 	}
 	return 0, false
+}
+
+// commandName is the command args start with: two words for a subcommand
+// ("ledger check"), else the first.
+func commandName(args []string, commands map[string]cli.CommandFactory) string {
+	if len(args) >= 2 {
+		if _, ok := commands[args[0]+" "+args[1]]; ok {
+			return args[0] + " " + args[1]
+		}
+	}
+	return args[0]
+}
+
+// hasSubcommands reports whether name is the first word of subcommands
+// ("ledger"), for which cli lists them.
+func hasSubcommands(name string, commands map[string]cli.CommandFactory) bool {
+	for c := range commands {
+		if strings.HasPrefix(c, name+" ") {
+			return true
+		}
+	}
+	return false
 }
 
 // usage lists the commands with their synopses.

@@ -13,7 +13,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/inferensys/tumult/ledger"
 )
@@ -69,27 +68,41 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// markMu orders commit marker writes; marked is the transaction the
+	// marker names.
+	markMu sync.Mutex
+	marked uint64
 }
 
 var _ ledger.Ledger = (*Store)(nil)
 
 // Open opens or creates the ledger file at path (its directory is created
 // with mode 0700), and prunes history beyond the retention limits.
+//
+// Before bbolt maps the file, Open checks it: a file that is empty,
+// damaged, missing or behind its commit marker (path + ".commit") is
+// refused with an *IntegrityError (wrapping ErrEmpty, ErrCorrupt,
+// ErrMissing, ErrRolledBack or ErrMarker) whose message says what to do,
+// instead of being taken for a new ledger or crashing the process. A file
+// held by another process gives ErrLocked.
 func Open(path string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open ledger %s: create its directory: %w", path, err)
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.Timeout})
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("ledger %s is %w (waited %s for its lock)", path, ErrLocked, opts.Timeout)
-	}
+	v, err := verify(path, &bbolt.Options{Timeout: opts.Timeout})
 	if err != nil {
-		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+		return nil, err
 	}
-	s := &Store{db: db, path: path, opts: opts, log: opts.Logger.Named("ledger")}
+	s := &Store{db: v.db, path: path, opts: opts, log: opts.Logger.Named("ledger")}
+	if v.marker != nil {
+		s.marked = v.marker.TxID
+	} else if !v.file.Missing {
+		s.log.Info("ledger has no commit marker yet; writing one", "path", path, "marker", MarkerPath(path))
+	}
 	if err := s.init(); err != nil {
-		_ = db.Close()
+		_ = v.db.Close()
 		return nil, err
 	}
 	active, hist := s.stats()
@@ -99,7 +112,7 @@ func Open(path string, opts Options) (*Store, error) {
 
 // init creates the buckets, checks the schema, and prunes the backlog.
 func (s *Store) init() error {
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.commit(func(tx *bbolt.Tx) error {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
@@ -127,7 +140,7 @@ func (s *Store) init() error {
 	}
 	for {
 		var hist, idx int
-		err := s.db.Update(func(tx *bbolt.Tx) error {
+		err := s.commit(func(tx *bbolt.Tx) error {
 			var err error
 			hist, idx, err = s.prune(tx, openPruneBatch)
 			return err
@@ -173,9 +186,46 @@ func (s *Store) update(ctx context.Context, op string, fn func(*bbolt.Tx) error)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("ledger %s: %s: %w", s.path, op, err)
 	}
-	if err := s.db.Update(fn); err != nil {
+	if err := s.commit(fn); err != nil {
 		return fmt.Errorf("ledger %s: %s: %w", s.path, op, err)
 	}
+	return nil
+}
+
+// commit runs fn in a write transaction and, once bbolt has committed it,
+// writes the commit marker. A failure of bbolt itself (not of fn) wraps
+// ledger.ErrUnavailable. A marker that cannot be written is logged, not
+// returned: the transaction is durable, and an older marker only makes
+// the next start's check less strict.
+func (s *Store) commit(fn func(*bbolt.Tx) error) error {
+	var txid uint64
+	var active []activeFault
+	var fnErr error
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		if fnErr = fn(tx); fnErr != nil {
+			return fnErr
+		}
+		txid, active = uint64(tx.ID()), activeFaults(tx)
+		return nil
+	})
+	if err != nil && fnErr == nil {
+		// bbolt itself failed (a full disk, an I/O error): the
+		// transaction was rolled back.
+		return fmt.Errorf("%w: %w", ledger.ErrUnavailable, err)
+	}
+	if err != nil {
+		return err
+	}
+	s.markMu.Lock()
+	defer s.markMu.Unlock()
+	if txid <= s.marked {
+		return nil
+	}
+	if err := writeMarker(s.path, marker{TxID: txid, Written: s.opts.Now().UTC(), Active: active}); err != nil {
+		s.log.Warn("commit marker not updated", "path", MarkerPath(s.path), "error", err)
+		return nil
+	}
+	s.marked = txid
 	return nil
 }
 
