@@ -120,6 +120,7 @@ func LoadPolicies(paths []string, opts LoadOptions) (*Set, hcl.Diagnostics) {
 	files, ds := PolicyFiles(paths)
 	parser := hclparse.NewParser()
 	set := &Set{Files: files, Sources: Sources{}}
+	var declared []declaration
 	for _, f := range files {
 		src, err := fileread.Regular(f, fileread.MaxPolicyFile)
 		if err != nil {
@@ -132,11 +133,12 @@ func LoadPolicies(paths []string, opts LoadOptions) (*Set, hcl.Diagnostics) {
 		if file == nil || pds.HasErrors() {
 			continue
 		}
-		ps, fds := decodePolicyBody(file.Body, opts)
+		ps, decls, fds := decodePolicyBody(file.Body, opts)
 		ds = append(ds, fds...)
 		set.Policies = append(set.Policies, ps...)
+		declared = append(declared, decls...)
 	}
-	set.Policies, ds = dedupe(set.Policies, ds)
+	set.Policies, ds = dedupe(set.Policies, declared, ds)
 	return set, ds
 }
 
@@ -164,12 +166,22 @@ func ParsePolicies(src []byte, filename string, opts LoadOptions) ([]*Policy, hc
 	if file == nil || ds.HasErrors() {
 		return nil, ds
 	}
-	ps, fds := decodePolicyBody(file.Body, opts)
-	ps, ds = dedupe(ps, append(ds, fds...))
+	ps, decls, fds := decodePolicyBody(file.Body, opts)
+	ps, ds = dedupe(ps, decls, append(ds, fds...))
 	return ps, ds
 }
 
-func decodePolicyBody(body hcl.Body, opts LoadOptions) ([]*Policy, hcl.Diagnostics) {
+// declaration is one policy block's name and where it was written, kept
+// even when the block has errors, so a reused name is reported in the same
+// run as the block's other mistakes.
+type declaration struct {
+	name string
+	rng  hcl.Range
+}
+
+// decodePolicyBody returns the policies that decoded without error, every
+// policy block declared (valid or not) and the diagnostics.
+func decodePolicyBody(body hcl.Body, opts LoadOptions) ([]*Policy, []declaration, hcl.Diagnostics) {
 	l := &loader{cfg: opts.Config, now: opts.Now}
 	if l.now.IsZero() {
 		l.now = time.Now()
@@ -178,30 +190,39 @@ func decodePolicyBody(body hcl.Body, opts LoadOptions) ([]*Policy, hcl.Diagnosti
 	content, cds := body.Content(&hcl.BodySchema{Blocks: policyBlockSchema})
 	d.Add(cds...)
 	var out []*Policy
+	var decls []declaration
 	for _, b := range content.Blocks {
+		decls = append(decls, declaration{name: b.Labels[0], rng: b.DefRange})
 		if p := l.decodePolicy(d, b); p != nil {
 			out = append(out, p)
 		}
 	}
-	return out, d.List
+	return out, decls, d.List
 }
 
-// dedupe reports every policy whose name was already used and drops it.
-func dedupe(ps []*Policy, ds hcl.Diagnostics) ([]*Policy, hcl.Diagnostics) {
-	seen := map[string]*Policy{}
-	var out []*Policy
-	for _, p := range ps {
-		if first, ok := seen[p.Name]; ok {
+// dedupe reports every declared policy whose name was already used, whether
+// or not either block decoded, and drops the later ones from ps.
+func dedupe(ps []*Policy, decls []declaration, ds hcl.Diagnostics) ([]*Policy, hcl.Diagnostics) {
+	first := map[string]hcl.Range{}
+	dropped := map[hcl.Range]bool{}
+	for _, dc := range decls {
+		if at, ok := first[dc.name]; ok {
 			ds = append(ds, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Duplicate policy name",
-				Detail:   fmt.Sprintf("A policy named %q is already defined at %s; names must be unique across all policy files.", p.Name, hclread.Pos(first.DeclRange)),
-				Subject:  p.DeclRange.Ptr(),
+				Detail:   fmt.Sprintf("A policy named %q is already defined at %s; names must be unique across all policy files.", dc.name, hclread.Pos(at)),
+				Subject:  dc.rng.Ptr(),
 			})
+			dropped[dc.rng] = true
 			continue
 		}
-		seen[p.Name] = p
-		out = append(out, p)
+		first[dc.name] = dc.rng
+	}
+	var out []*Policy
+	for _, p := range ps {
+		if !dropped[p.DeclRange] {
+			out = append(out, p)
+		}
 	}
 	return out, ds
 }

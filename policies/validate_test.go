@@ -2,6 +2,7 @@ package policies
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -321,5 +322,39 @@ func TestParseRateAndBytes(t *testing.T) {
 		}
 		require.NoError(t, err, tc.in)
 		require.Equal(t, tc.want, got, tc.in)
+	}
+}
+
+func TestDuplicateNameReportedWhenBothPoliciesAreBroken(t *testing.T) {
+	broken := strings.Replace(policy(), `"45m"`, `"45"`, 1)
+	tests := []struct {
+		name      string
+		src       string
+		wantErrs  int
+		wantDupAt string
+	}{
+		{"both broken", broken + "\n" + broken, 3, "p.hcl:%d:1"},
+		{"first broken", broken + "\n" + policy(), 2, "p.hcl:%d:1"},
+		{"second broken", policy() + "\n" + broken, 2, "p.hcl:%d:1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			second := strings.Count(strings.SplitN(tt.src, "\npolicy ", 2)[0], "\n") + 2
+			ps, ds := ParsePolicies([]byte(tt.src), "p.hcl", LoadOptions{Config: testConfig(t), Now: testNow})
+			errs, _ := Count(ds)
+			require.Equal(t, tt.wantErrs, errs, ds.Error())
+			var dups []*hcl.Diagnostic
+			for _, d := range ds {
+				if d.Summary == "Duplicate policy name" {
+					dups = append(dups, d)
+				}
+			}
+			require.Len(t, dups, 1, ds.Error())
+			require.Equal(t, fmt.Sprintf(tt.wantDupAt, second), Location(dups[0]))
+			require.Contains(t, Message(dups[0]), `A policy named "p" is already defined at p.hcl:1:1;`)
+			for _, p := range ps {
+				require.Equal(t, 1, p.DeclRange.Start.Line, "only the first declaration of a name may load")
+			}
+		})
 	}
 }
