@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -18,6 +19,9 @@ import (
 type loadFlags struct {
 	config string
 	json   bool
+	// stat looks at policy paths; nil means os.Stat. Tests inject it so
+	// the default policy_dir reads the same on every machine.
+	stat func(string) (os.FileInfo, error)
 }
 
 func (l *loadFlags) register(fs *flag.FlagSet) {
@@ -42,14 +46,23 @@ func (l *loadFlags) load(paths []string, now time.Time) (*policies.Set, hcl.Diag
 			return &policies.Set{}, ds, srcs, nil
 		}
 	}
+	stat := l.stat
+	if stat == nil {
+		stat = os.Stat
+	}
 	if len(paths) == 0 {
 		if cfg == nil {
 			return nil, nil, nil, fmt.Errorf("no policy path given and no -config whose policy_dir to read")
 		}
 		paths = []string{cfg.PolicyDir}
-		if d := policyDirProblem(cfg); d != nil {
+		if d := policyDirProblem(cfg, stat); d != nil {
 			return &policies.Set{}, append(ds, d), srcs, nil
 		}
+		if d := emptyPolicyDir(cfg); d != nil {
+			ds = append(ds, d)
+		}
+	} else {
+		ds = append(ds, emptyPaths(paths, stat)...)
 	}
 	opts := policies.LoadOptions{Now: now}
 	if cfg != nil {
@@ -160,8 +173,8 @@ func flagUsage(fs *flag.FlagSet) string {
 // policyDirProblem reports a policy_dir that is not a readable directory
 // at the policy_dir attribute of the config (at its first line when the
 // default is used), since that is where the mistake is.
-func policyDirProblem(cfg *config.Config) *hcl.Diagnostic {
-	info, err := os.Stat(cfg.PolicyDir)
+func policyDirProblem(cfg *config.Config, stat func(string) (os.FileInfo, error)) *hcl.Diagnostic {
+	info, err := stat(cfg.PolicyDir)
 	if err == nil && info.IsDir() {
 		return nil
 	}
@@ -175,4 +188,43 @@ func policyDirProblem(cfg *config.Config) *hcl.Diagnostic {
 		detail = fmt.Sprintf("policy_dir is not set, so the default %q is read: %s; set policy_dir in this file.", cfg.PolicyDir, why)
 	}
 	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read policy_dir", Detail: detail, Subject: at.Ptr()}
+}
+
+// hasPolicyFile says whether dir holds a *.hcl file, the files
+// policies.LoadPolicies reads from a directory.
+func hasPolicyFile(dir string) bool {
+	matches, err := filepath.Glob(filepath.Join(dir, "*.hcl"))
+	return err == nil && len(matches) > 0
+}
+
+// emptyPolicyDir warns, at policy_dir, when the config's policy_dir holds
+// no policy file. Only a warning: an agent may start with no policy and
+// have them added and reloaded later.
+func emptyPolicyDir(cfg *config.Config) *hcl.Diagnostic {
+	if hasPolicyFile(cfg.PolicyDir) {
+		return nil
+	}
+	at := cfg.PolicyDirAt
+	if at.Filename == "" {
+		at = hcl.Range{Filename: cfg.File, Start: hcl.InitialPos, End: hcl.InitialPos}
+	}
+	return &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "No policy files",
+		Detail:  fmt.Sprintf("policy_dir %q holds no *.hcl file, so no policy is checked or scheduled.", cfg.PolicyDir),
+		Subject: at.Ptr()}
+}
+
+// emptyPaths reports, as errors, each directory named on the command line
+// that holds no *.hcl file: in CI a mistyped or wrong directory would
+// otherwise pass with "0 errors" and check nothing. Paths that cannot be
+// read are left to policies.LoadPolicies.
+func emptyPaths(paths []string, stat func(string) (os.FileInfo, error)) hcl.Diagnostics {
+	var ds hcl.Diagnostics
+	for _, p := range paths {
+		if info, err := stat(p); err != nil || !info.IsDir() || hasPolicyFile(p) {
+			continue
+		}
+		ds = append(ds, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No policy files",
+			Detail: fmt.Sprintf("directory %q holds no *.hcl file; name the directory or the files that hold the policies.", p)})
+	}
+	return ds
 }
