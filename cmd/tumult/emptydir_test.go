@@ -58,3 +58,26 @@ func TestValidateDirectoryWithoutPolicyFiles(t *testing.T) {
 	require.Equal(t, 1, r.Errors)
 	require.Equal(t, "No policy files", r.Diagnostics[0].Summary)
 }
+
+// plan exits 1 on policy errors, as validate does; 2 is for bad usage.
+func TestPlanExitStatus(t *testing.T) {
+	broken := "testdata/broken.hcl"
+	cases := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{"policy errors", []string{"plan", broken}, 1, "tumult plan: 4 errors; fix them first"},
+		{"empty directory", []string{"plan", t.TempDir()}, 1, "tumult plan: 1 error; fix it first"},
+		{"bad flag value", []string{"plan", "-hours", "0", broken}, 2, "-hours must be between 1 and 2160"},
+		{"clean", []string{"plan", "-from", "2026-11-30T00:00:00Z", "testdata/policies"}, 0, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, code := runCmd(t, tc.args...)
+			require.Equal(t, tc.wantCode, code, out+errOut)
+			require.Contains(t, errOut, tc.wantErr)
+		})
+	}
+}

@@ -26,7 +26,8 @@ func (c *planCmd) Help() string {
   freezes and expected number of faults. With -seed, also one concrete
   sample schedule (the same seed gives the same schedule). With -svg, a
   timeline picture: one row per policy, windows as bars, freezes hatched,
-  sampled faults as ticks.
+  sampled faults as ticks. Exit status: 0 on success, 1 when the
+  policies or the config have errors, 2 on bad usage.
 
 Options:
 ` + flagUsage(c.flags(new(planFlags)))
@@ -89,7 +90,9 @@ func (c *planCmd) Run(args []string) int {
 		if errs == 1 {
 			them = "it"
 		}
-		return fail("%s; fix %s first (tumult validate shows them too)", plural(errs, "error"), them)
+		// Exit 1 like validate: the policies are wrong, not the command line.
+		fmt.Fprintf(c.env.err, "tumult plan: %s; fix %s first (tumult validate shows them too)\n", plural(errs, "error"), them)
+		return 1
 	}
 	var seed *int64
 	if f.seed != 0 {

@@ -27,7 +27,7 @@ func TestPolicyDirProblemAtItsAttribute(t *testing.T) {
 			`:1:14: error: Cannot read policy_dir: policy_dir "` + file + `": it is not a directory`, ""},
 		{"default dir missing", "data_dir = \"d\"\n", "validate", 1,
 			`:1:1: error: Cannot read policy_dir: policy_dir is not set, so the default "/etc/tumult/policies" is read`, ""},
-		{"plan says it once, in the singular", "policy_dir = \"nope\"\n", "plan", 2,
+		{"plan says it once, in the singular", "policy_dir = \"nope\"\n", "plan", 1,
 			"", "1 error; fix it first"},
 	}
 	for i, tc := range cases {
