@@ -35,6 +35,9 @@ type env struct {
 	// width is the terminal's width in columns that wide tables are cut
 	// to; 0 when out is no terminal, and then nothing is cut.
 	width func() int
+	// stat looks at policy paths (validate, plan); nil means os.Stat.
+	// Tests inject it so the default policy_dir reads alike on every machine.
+	stat func(string) (os.FileInfo, error)
 }
 
 func run(args []string, stdout, stderr io.Writer) int {

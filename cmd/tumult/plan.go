@@ -57,6 +57,7 @@ func (c *planCmd) Run(args []string) int {
 	var f planFlags
 	fs := c.flags(&f)
 	fs.SetOutput(c.env.err)
+	f.stat = c.env.stat
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

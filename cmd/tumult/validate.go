@@ -118,6 +118,7 @@ func (c *validateCmd) Run(args []string) int {
 	var l loadFlags
 	fs := c.flags(&l)
 	fs.SetOutput(c.env.err)
+	l.stat = c.env.stat
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
