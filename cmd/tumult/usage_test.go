@@ -2,6 +2,10 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -71,4 +75,36 @@ func TestVersionLine(t *testing.T) {
 	require.Equal(t, 0, run([]string{"version"}, &out, &bytes.Buffer{}))
 	require.Equal(t, readBuildInfo().String()+"\n", out.String())
 	require.NotEmpty(t, readBuildInfo().GoVersion)
+}
+
+// make help colours target names only on a terminal without NO_COLOR;
+// piped into a file or a CI log it is plain text. script(1) gives make a
+// terminal.
+func TestMakeHelpColourOnlyOnATerminal(t *testing.T) {
+	const esc = "\x1b[36m"
+	cases := []struct {
+		name       string
+		cmd        []string
+		noColor    bool
+		wantColour bool
+	}{
+		{"piped", []string{"make", "-s", "--no-print-directory", "help"}, false, false},
+		{"terminal", []string{"script", "-qec", "make -s --no-print-directory help", "/dev/null"}, false, true},
+		{"terminal with NO_COLOR", []string{"script", "-qec", "make -s --no-print-directory help", "/dev/null"}, true, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(tc.cmd[0], tc.cmd[1:]...)
+			cmd.Dir = filepath.Join("..", "..")
+			cmd.Env = append(os.Environ(), "NO_COLOR=")
+			if tc.noColor {
+				cmd.Env = append(cmd.Env, "NO_COLOR=1")
+			}
+			out, err := cmd.CombinedOutput()
+			require.NoError(t, err, string(out))
+			require.Equal(t, tc.wantColour, strings.Contains(string(out), esc), "%q", out)
+			plain := strings.NewReplacer(esc, "", "\x1b[0m", "", "\r", "").Replace(string(out))
+			require.Contains(t, plain, "  build            Build bin/tumult\n")
+		})
+	}
 }
