@@ -28,6 +28,10 @@ func (e *env) route(args []string, commands map[string]cli.CommandFactory) (code
 			fmt.Fprint(e.out, usage(commands))
 			return 0, true
 		}
+		if args[1] == "help" {
+			fmt.Fprintln(e.out, "Usage: tumult help [COMMAND]\n\n  "+helpSynopsis+".")
+			return 0, true
+		}
 		name := commandName(args[1:], commands)
 		f, ok := commands[name]
 		if !ok {
@@ -81,10 +85,15 @@ func hasSubcommands(name string, commands map[string]cli.CommandFactory) bool {
 	return false
 }
 
+// helpSynopsis is what the usage says of `tumult help`.
+const helpSynopsis = "Show this list, or a command's help and flags (tumult help COMMAND)"
+
 // usage lists the commands with their synopses.
 func usage(commands map[string]cli.CommandFactory) string {
-	names := make([]string, 0, len(commands))
-	width := 0
+	// help is routed before hashicorp/cli sees it, so it is no entry of
+	// commands; it is listed all the same, being a command people type.
+	names := []string{"help"}
+	width := len("help")
 	for name := range commands {
 		if hiddenCommands[name] {
 			continue
@@ -96,9 +105,12 @@ func usage(commands map[string]cli.CommandFactory) string {
 	var b strings.Builder
 	b.WriteString("Usage: tumult <command> [flags] [args]\n\nCommands:\n")
 	for _, name := range names {
-		synopsis := ""
-		if c, err := commands[name](); err == nil {
-			synopsis = c.Synopsis()
+		synopsis := helpSynopsis
+		if f, ok := commands[name]; ok {
+			synopsis = ""
+			if c, err := f(); err == nil {
+				synopsis = c.Synopsis()
+			}
 		}
 		fmt.Fprintf(&b, "    %-*s  %s\n", width, name, synopsis)
 	}
