@@ -117,6 +117,22 @@ func (a *Agent) History(ctx context.Context, q ledger.HistoryQuery) ([]ledger.Re
 	if err != nil {
 		return nil, a.unavailable("read history", err)
 	}
+	if len(recs) > 0 || q.Policy == "" {
+		return recs, nil
+	}
+	// An empty answer for a mistyped name would read as "all quiet". A
+	// policy that is loaded, or was once and left records, is known: its
+	// empty answer is true.
+	if _, ok := a.policy(q.Policy); ok {
+		return recs, nil
+	}
+	ever, err := a.ledger.History(ctx, ledger.HistoryQuery{Policy: q.Policy, Limit: 1})
+	if err != nil {
+		return nil, fmt.Errorf("%w: read history of policy %q: %w", api.ErrUnavailable, q.Policy, err)
+	}
+	if len(ever) == 0 {
+		return nil, fmt.Errorf("policy %q is not a loaded policy and has no history: %w", q.Policy, api.ErrNotFound)
+	}
 	return recs, nil
 }
 
