@@ -25,7 +25,7 @@ func TestHelpAndUnknownCommands(t *testing.T) {
 		{"-h", []string{"-h"}, 0, []string{"Usage: tumult <command>"}, nil, false, true},
 		{"--help", []string{"--help"}, 0, []string{"Usage: tumult <command>"}, nil, false, true},
 		{"help of a command", []string{"help", "pause"}, 0, []string{"Usage: tumult pause"}, nil, false, true},
-		{"help lists itself", []string{"help"}, 0, []string{"\n    halt      Restore every fault at once and start no new one\n    help      Show this list, or a command's help and flags (tumult help COMMAND)\n    history   "}, nil, false, true},
+		{"help lists itself", []string{"help"}, 0, []string{"\n    halt           Restore every fault at once and start no new one\n    help           Show this list, or a command's help and flags (tumult help COMMAND)\n    history        "}, nil, false, true},
 		{"help of help", []string{"help", "help"}, 0, []string{"Usage: tumult help [COMMAND]\n\n  Show this list, or a command's help and flags (tumult help COMMAND).\n"}, nil, false, true},
 		{"no command", nil, 2, nil, []string{"Usage: tumult <command>"}, true, false},
 		{"unknown command", []string{"staus"}, 2, nil, []string{`tumult: unknown command "staus"; run 'tumult help' for the list.`}, true, false},
