@@ -140,12 +140,8 @@ func (c *reportCmd) Run(args []string) int {
 	if !c.parse(c.flags(&f), args) {
 		return 2
 	}
-	since, err := policies.ParseDuration(f.since)
-	if err == nil && since <= 0 {
-		err = fmt.Errorf("%q is not a positive duration", f.since)
-	}
-	if err != nil {
-		c.usage("-since: %v", err)
+	since, ok := c.since(f.since)
+	if !ok {
 		return 2
 	}
 	if f.json && f.html == "-" {

@@ -160,25 +160,15 @@ func (o oncall) clock() clock { return clock{now: o.env.now(), loc: o.location()
 
 // at prints a time as short as is clear: the hour today, the weekday
 // within a week, else the date.
-func (c clock) at(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	t, now := t.In(c.loc), c.now.In(c.loc)
-	ty, tm, td := t.Date()
-	ny, nm, nd := now.Date()
-	switch {
-	case ty == ny && tm == nm && td == nd:
-		return t.Format("15:04 MST")
-	case t.Sub(now).Abs() < 6*24*time.Hour:
-		return t.Format("Mon 15:04 MST")
-	}
-	return t.Format("2006-01-02 15:04 MST")
-}
+func (c clock) at(t time.Time) string { return c.format(t, "15:04") }
 
 // atSec is at with seconds, for faults that last seconds: a pause of 8s
 // must not start and end "at 09:30".
-func (c clock) atSec(t time.Time) string {
+func (c clock) atSec(t time.Time) string { return c.format(t, "15:04:05") }
+
+// format prints t with clock (a Go layout of the time of day), led by the
+// weekday or the date when t is not today.
+func (c clock) format(t time.Time, clock string) string {
 	if t.IsZero() {
 		return "-"
 	}
@@ -187,11 +177,11 @@ func (c clock) atSec(t time.Time) string {
 	ny, nm, nd := now.Date()
 	switch {
 	case ty == ny && tm == nm && td == nd:
-		return t.Format("15:04:05 MST")
+		return t.Format(clock + " MST")
 	case t.Sub(now).Abs() < 6*24*time.Hour:
-		return t.Format("Mon 15:04:05 MST")
+		return t.Format("Mon " + clock + " MST")
 	}
-	return t.Format("2006-01-02 15:04:05 MST")
+	return t.Format("2006-01-02 " + clock + " MST")
 }
 
 // ago prints how long ago t was ("3s ago"), or "in 5m" for a time to come.
@@ -619,12 +609,8 @@ func (c *historyCmd) Run(args []string) int {
 	if !c.parse(c.flags(&f), args) {
 		return 2
 	}
-	since, err := policies.ParseDuration(f.since)
-	if err == nil && since <= 0 {
-		err = fmt.Errorf("%q is not a positive duration", f.since)
-	}
-	if err != nil {
-		c.usage("-since: %v", err)
+	since, ok := c.since(f.since)
+	if !ok {
 		return 2
 	}
 	if f.limit < 0 {
@@ -948,4 +934,18 @@ func (o oncall) noteOthers(ctl ledger.Control, policy string, ck clock) {
 		slices.Sort(held)
 		fmt.Fprintf(o.env.err, "tumult: note: still held back on their own: %s\n", strings.Join(held, ", "))
 	}
+}
+
+// since parses a -since flag: a positive duration ("90m", "7d"). On a bad
+// one it prints the usage error and answers false.
+func (c oncall) since(text string) (time.Duration, bool) {
+	d, err := policies.ParseDuration(text)
+	if err == nil && d <= 0 {
+		err = fmt.Errorf("%q is not a positive duration", text)
+	}
+	if err != nil {
+		c.usage("-since: %v", err)
+		return 0, false
+	}
+	return d, true
 }
