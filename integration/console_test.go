@@ -240,7 +240,11 @@ func TestConsoleHaltButtonNeedsTheRightToken(t *testing.T) {
 	require.Equal(t, ledger.Halted, st.State)
 	require.Equal(t, "tests", st.Actor)
 	require.Equal(t, "console halt test", st.Reason)
-	require.Empty(t, st.Faults, "the halt restored the fault")
+	// The halt is answered once recorded; its restore follows at once.
+	require.Eventually(t, func() bool {
+		st, err := a.Client.Status(ctx)
+		return err == nil && len(st.Faults) == 0
+	}, 10*time.Second, 50*time.Millisecond, "the halt restored the fault")
 	require.False(t, csPaused(ctx, t, cli, fleet[0].ID))
 	csWaitText(t, b, 5*time.Second, "#faults-empty", "No fault is active.")
 	b.Screenshot("halted-by-button")

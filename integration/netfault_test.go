@@ -395,12 +395,19 @@ func TestLeftoverHelpersAreSweptBeforeTheFirstHelperWork(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { harness.RemoveContainer(t, w.cli, created.ID) })
 	require.Len(t, helpersLeft(ctx, t, w.cli, gone), 1)
+	// Not a leftover: a helper of a live member just created, not yet
+	// started, as another tumult on the same engine may hold one.
+	young, err := w.cli.ContainerCreate(ctx, &container.Config{Image: docker.HelperImageTag(prog), Cmd: []string{"clean"},
+		Labels: map[string]string{"tumult.helper": "clean", "tumult.helper.member": w.member.ID}},
+		&container.HostConfig{NetworkMode: "none"}, nil, nil, "")
+	require.NoError(t, err)
+	t.Cleanup(func() { harness.RemoveContainer(t, w.cli, young.ID) })
 
 	tg := newDockerTarget(t, docker.Options{HelperBinary: harness.TumultBinary(t)}) // as after a restart
 	f := netFault(time.Minute, policies.NetFault{Loss: 5})
 	require.NoError(t, tg.Inject(ctx, w.member, f))
 	require.Empty(t, helpersLeft(ctx, t, w.cli, gone), "the leftover is removed")
-	require.Len(t, helpersLeft(ctx, t, w.cli, w.member.ID), 1, "the live fault's helper stays")
+	require.Len(t, helpersLeft(ctx, t, w.cli, w.member.ID), 2, "the live fault's helper and the young one stay")
 	_, err = tg.Restore(ctx, w.member, f)
 	require.NoError(t, err)
 }

@@ -242,9 +242,13 @@ func (t *Target) restoreDegrade(ctx context.Context, m targets.Member, f policie
 // that have exited (their fault undone, or dead) and those whose member
 // no longer exists. A crash between a helper's end and its removal, or a
 // member removed by hand, leaves such containers behind. Running helpers
-// of existing members hold faults: their records restore them. Best
+// of existing members hold faults: their records restore them. A helper
+// of an existing member younger than helperSweepGrace is left alone too:
+// another tumult on the same engine may be starting it or reading its
+// log (a restore removes every helper of its member anyway). Best
 // effort, once per Target: a failure is logged.
 func (t *Target) sweepHelpers(ctx context.Context) {
+	const helperSweepGrace = 10 * time.Minute
 	args := filters.NewArgs()
 	args.Add("label", labelHelper)
 	cctx, cancel := context.WithTimeout(ctx, t.opts.CallTimeout)
@@ -256,10 +260,17 @@ func (t *Target) sweepHelpers(ctx context.Context) {
 	}
 	for _, c := range cs {
 		member := c.Labels[labelHelperMember]
-		if c.State == container.StateRunning && member != "" {
-			if _, err := t.hcli.ContainerInspect(cctx, member); err == nil || !errors.Is(classify(err), targets.ErrGone) {
-				continue
-			}
+		memberGone := func() bool {
+			_, err := t.hcli.ContainerInspect(cctx, member)
+			return member == "" || (err != nil && errors.Is(classify(err), targets.ErrGone))
+		}
+		switch {
+		case c.State == container.StateRunning && !memberGone():
+			continue
+		case time.Since(time.Unix(c.Created, 0)) < helperSweepGrace && !memberGone():
+			// Young: another tumult on this engine may be starting it or
+			// reading its log right now. Its own run removes it.
+			continue
 		}
 		t.log.Info("removing leftover helper container", "helper_id", targets.ShortID(c.ID), "member_id", targets.ShortID(member), "state", c.State)
 		t.removeHelper(ctx, c.ID)
