@@ -9,7 +9,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 
 	"github.com/inferensys/tumult/integration/harness"
 	"github.com/inferensys/tumult/ledger"
+	"github.com/inferensys/tumult/policies"
 )
 
 // soakFaults are the fault kinds the crash soak keeps active, one policy
@@ -38,16 +41,48 @@ var soakFaults = []struct{ name, fault string }{
 	{"signal", `"signal" { signal = "SIGHUP" }`},
 }
 
+// soakHelperFaults are the kinds that work through a helper container:
+// they act on a second fleet, on an internal network of the test's own
+// and under a small CPU quota that bounds the stressors. The partition
+// drops traffic to a TEST-NET range: nothing is ever sent there, but the
+// drop rule is installed and must be removed.
+var soakHelperFaults = []struct{ name, fault string }{
+	{"network", `"network" {
+    delay    = "50ms"
+    loss     = 1
+    duration = "3s"
+  }`},
+	{"partition", `"partition" {
+    duration = "3s"
+    to {
+      cidrs = ["192.0.2.0/24"]
+    }
+  }`},
+	{"stress", `"stress" {
+    duration    = "3s"
+    cpu_workers = 1
+  }`},
+}
+
+// soakHelperCPUs is the CPU quota of the helper kinds' members, so that a
+// stress fault costs the shared machine at most this.
+const soakHelperCPUs = 0.1
+
 // TestCrashSoak kills the tumult binary with SIGKILL at random moments
 // while faults of every kind are active (or being injected, or being
 // recovered after the last kill), starts it again, and repeats, for
-// TUMULT_SOAK_CYCLES cycles (default 10; `make soak` runs 100). Then it
+// TUMULT_SOAK_CYCLES cycles (default 10; `make soak` runs 100); the first
+// kill waits until a network, a partition and a stress fault are in
+// place together. Then it
 // stops tumult cleanly and counts
 //
-//	orphaned: members left down (not running, or paused) — a fault
-//	          nothing restored
-//	lost:     faults Docker saw (a pause, or a kill signal, which kill,
-//	          stop, restart and signal all send) that no ledger record
+//	orphaned: members left degraded — a fault nothing restored: down
+//	          (not running, or paused),
+//	          or keeping a helper container, or (network and partition)
+//	          keeping a table or qdisc of tumult's in its namespace
+//	lost:     faults Docker saw (a pause, a kill signal, which kill,
+//	          stop, restart and signal all send, or the start of a
+//	          helper container for a member) that no ledger record
 //	          covers (decided before, finished after): a fault injected
 //	          without its write-ahead record
 //
@@ -74,16 +109,51 @@ func TestCrashSoak(t *testing.T) {
 	run := harness.Unique("soak")
 	labels := map[string]string{runLabel: run, "tumult.enable": "true"}
 	fleet := harness.StartFleet(ctx, t, cli, harness.FleetOptions{Prefix: run, N: 2 * len(soakFaults), Labels: labels})
+	net := harness.CreateNetwork(ctx, t, cli, "tumult-soak")
+	helperLabels := map[string]string{runLabel: run, "tumult.enable": "true", "soak": "helper"}
+	helperFleet := harness.StartFleet(ctx, t, cli, harness.FleetOptions{Prefix: run + "-h", N: 2 * len(soakHelperFaults),
+		Labels: helperLabels, Networks: []string{net}, CPUs: soakHelperCPUs})
+	members := map[string]bool{}
+	for _, c := range append(fleet, helperFleet...) {
+		members[c.ID] = true
+	}
 	// Not opted in: the end marker of the event stream.
 	sentinel := harness.StartFleet(ctx, t, cli, harness.FleetOptions{Prefix: run + "-end", N: 1, Labels: map[string]string{runLabel: run}})[0]
-	seen := soakWatch(ctx, t, cli, run, sentinel.ID)
+	seen := soakWatch(ctx, t, cli, run, sentinel.ID, members)
 	var ps []agPolicy
 	for _, f := range soakFaults {
 		ps = append(ps, agPolicy{Name: "soak-" + f.name, Labels: labels, Fault: f.fault, Mean: "1s", MaxDisrupted: `"100%"`})
 	}
+	for _, f := range soakHelperFaults {
+		ps = append(ps, agPolicy{Name: "soak-" + f.name, Labels: helperLabels, Fault: f.fault, Mean: "1s", MaxDisrupted: `"100%"`})
+	}
 	a := harness.StartAgent(ctx, t, harness.AgentOptions{LogLevel: "info", Policies: map[string]string{"soak.hcl": agPolicies(ps...)}})
 
-	for i := range cycles {
+	// The first kill comes while a fault of each helper kind is in
+	// place, so that every run leaves helpers, rules and stressors for
+	// the next start to restore; the helper kinds are too few in a short
+	// run to count on the random moments for that.
+	require.Eventually(t, func() bool {
+		f, err := a.Client.Faults(ctx)
+		if err != nil {
+			return false
+		}
+		in := map[policies.FaultKind]bool{}
+		for _, r := range f {
+			if r.Phase == ledger.Injected {
+				in[r.Fault.Kind] = true
+			}
+		}
+		for _, k := range soakHelperFaults {
+			if !in[policies.FaultKind(k.name)] {
+				return false
+			}
+		}
+		return true
+	}, time.Minute, 50*time.Millisecond, "a fault of each helper kind should be in place at once")
+	a.Kill()
+	a.Restart(ctx)
+	for i := 1; i < cycles; i++ {
 		// A random moment: right after the start (recovery under way),
 		// or with faults piling up.
 		wait := time.Duration(rng.Int64N(int64(2500 * time.Millisecond)))
@@ -104,13 +174,6 @@ func TestCrashSoak(t *testing.T) {
 	require.NoError(t, cli.ContainerKill(ctx, sentinel.ID, "SIGHUP"))
 	faults := <-seen
 
-	orphaned := 0
-	for _, c := range fleet {
-		if st := agState(ctx, t, cli, c.ID); !st.Running || st.Paused {
-			orphaned++
-			t.Errorf("orphaned: %s is %+v", c.Name, st)
-		}
-	}
 	store := agOpenLedger(t, a)
 	active, err := store.Active(ctx)
 	require.NoError(t, err)
@@ -124,6 +187,33 @@ func TestCrashSoak(t *testing.T) {
 			injected++
 		}
 	}
+	orphaned := 0
+	for _, c := range append(fleet, helperFleet...) {
+		if st := agState(ctx, t, cli, c.ID); !st.Running || st.Paused {
+			orphaned++
+			t.Errorf("orphaned: %s is %+v", c.Name, st)
+			continue
+		}
+		if left := helpersLeft(ctx, t, cli, c.ID); len(left) > 0 {
+			orphaned++
+			t.Errorf("orphaned: %s keeps helpers %v", c.Name, left)
+			continue
+		}
+		if soakNetworked(records[c.ID]) {
+			if got := kernelLeftovers(ctx, t, cli, c.ID); got != "tumult-helper found 0" {
+				orphaned++
+				t.Errorf("orphaned: %s keeps kernel state: %s", c.Name, got)
+			}
+		}
+	}
+	kinds := map[policies.FaultKind]int{}
+	for _, rs := range records {
+		for _, r := range rs {
+			if !r.Injected.IsZero() {
+				kinds[r.Fault.Kind]++
+			}
+		}
+	}
 	lost := 0
 	for _, f := range faults {
 		if !soakCovered(records[f.id], f.at) {
@@ -131,12 +221,36 @@ func TestCrashSoak(t *testing.T) {
 			t.Errorf("lost: docker %s of %s at %s has no ledger record", f.action, f.id[:12], f.at.Format(time.RFC3339Nano))
 		}
 	}
-	fmt.Printf("crash soak: cycles run %d, faults seen by docker %d, records %d (%d injected), faults orphaned %d, records lost %d, left active %d\n",
-		cycles, len(faults), len(hist)+len(active), injected, orphaned, lost, len(active))
+	fmt.Printf("crash soak: cycles run %d, faults seen by docker %d, records %d (%d injected: %s), faults orphaned %d, records lost %d, left active %d\n",
+		cycles, len(faults), len(hist)+len(active), injected, soakKinds(kinds), orphaned, lost, len(active))
 	require.Zero(t, orphaned, "faults orphaned")
 	require.Zero(t, lost, "records lost")
 	require.Empty(t, active, "records left active after the clean stop")
 	require.NotZero(t, injected, "the soak injected nothing: it tested nothing")
+	for _, f := range soakHelperFaults {
+		require.NotZero(t, kinds[policies.FaultKind(f.name)], "no %s fault was injected: the soak did not test it", f.name)
+	}
+}
+
+// soakNetworked reports whether a network or partition fault was put on
+// the member, whose namespace must then hold nothing of tumult's.
+func soakNetworked(recs []ledger.Record) bool {
+	for _, r := range recs {
+		if r.Fault.Kind == policies.FaultNetwork || r.Fault.Kind == policies.FaultPartition {
+			return true
+		}
+	}
+	return false
+}
+
+// soakKinds prints the injected faults by kind, in a stable order.
+func soakKinds(kinds map[policies.FaultKind]int) string {
+	var parts []string
+	for k, n := range kinds {
+		parts = append(parts, fmt.Sprintf("%s %d", k, n))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
 }
 
 type soakFault struct {
@@ -144,17 +258,20 @@ type soakFault struct {
 	at         time.Time
 }
 
-// soakWatch follows the pause and kill events of the run's containers
-// from now on (every fault kind sends one; Docker keeps too few past
-// events to ask afterwards) until the sentinel's kill event, and then
-// sends what it saw.
-func soakWatch(ctx context.Context, t *testing.T, cli *client.Client, run, sentinel string) <-chan []soakFault {
+// soakWatch follows, from now on, the pause and kill events of the run's
+// containers and the start of helper containers for its members (every
+// fault kind causes one; Docker keeps too few past events to ask
+// afterwards) until the sentinel's kill event, and then sends what it
+// saw. Helpers carry no run label, so the stream is filtered here, by
+// the member each helper names.
+func soakWatch(ctx context.Context, t *testing.T, cli *client.Client, run, sentinel string, members map[string]bool) <-chan []soakFault {
 	t.Helper()
 	msgs, errs := cli.Events(ctx, events.ListOptions{
 		// From now, though the stream may take a moment to be set up.
 		Since: gdDockerTime(time.Now()),
 		Filters: filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)),
-			filters.Arg("label", runLabel+"="+run), filters.Arg("event", string(events.ActionPause)), filters.Arg("event", string(events.ActionKill))),
+			filters.Arg("event", string(events.ActionPause)), filters.Arg("event", string(events.ActionKill)),
+			filters.Arg("event", string(events.ActionStart))),
 	})
 	out := make(chan []soakFault, 1)
 	go func() {
@@ -166,7 +283,15 @@ func soakWatch(ctx context.Context, t *testing.T, cli *client.Client, run, senti
 				if m.Actor.ID == sentinel {
 					return
 				}
-				seen = append(seen, soakFault{id: m.Actor.ID, action: string(m.Action), at: time.Unix(0, m.TimeNano)})
+				at := time.Unix(0, m.TimeNano)
+				switch {
+				case m.Action == events.ActionStart:
+					if member := m.Actor.Attributes["tumult.helper.member"]; members[member] {
+						seen = append(seen, soakFault{id: member, action: "start of a " + m.Actor.Attributes["tumult.helper"] + " helper", at: at})
+					}
+				case m.Actor.Attributes[runLabel] == run:
+					seen = append(seen, soakFault{id: m.Actor.ID, action: string(m.Action), at: at})
+				}
 			case err := <-errs:
 				if !errors.Is(err, io.EOF) && ctx.Err() == nil {
 					t.Errorf("docker events: %v", err)
