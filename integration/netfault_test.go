@@ -168,18 +168,36 @@ func kernelLeftovers(ctx context.Context, t *testing.T, cli *client.Client, memb
 	t.Helper()
 	prog, err := os.ReadFile(harness.TumultBinary(t))
 	require.NoError(t, err)
-	created, err := cli.ContainerCreate(ctx, &container.Config{Image: docker.HelperImageTag(prog), Cmd: []string{"check"}},
+	// The container inherits the image's tumult.helper label, so any
+	// agent's sweep on this engine takes it for a helper and removes it
+	// once it has exited, or at once if it names no existing member. It
+	// names the member, and its output is read through an attachment made
+	// before it starts, so that such a removal loses nothing.
+	created, err := cli.ContainerCreate(ctx, &container.Config{Image: docker.HelperImageTag(prog), Cmd: []string{"check"},
+		AttachStdout: true, AttachStderr: true, Labels: map[string]string{"tumult.helper.member": memberID}},
 		&container.HostConfig{NetworkMode: container.NetworkMode("container:" + memberID), CapAdd: []string{"NET_ADMIN"}}, nil, nil, "")
 	require.NoError(t, err)
-	t.Cleanup(func() { harness.RemoveContainer(t, cli, created.ID) })
-	require.NoError(t, cli.ContainerStart(ctx, created.ID, container.StartOptions{}))
-	harness.WaitFor(ctx, t, cli, created.ID, 20*time.Second, "exit", func(i container.InspectResponse) bool { return !i.State.Running })
-	rc, err := cli.ContainerLogs(ctx, created.ID, container.LogsOptions{ShowStdout: true, ShowStderr: true})
+	// Removed before returning: it names the member, so a test listing
+	// the member's helpers afterwards must not find it.
+	defer harness.RemoveContainer(t, cli, created.ID)
+	att, err := cli.ContainerAttach(ctx, created.ID, container.AttachOptions{Stream: true, Stdout: true, Stderr: true})
 	require.NoError(t, err)
-	defer rc.Close()
+	defer att.Close()
 	var out, errOut strings.Builder
-	_, err = stdcopy.StdCopy(&out, &errOut, rc)
-	require.NoError(t, err)
+	copied := make(chan error, 1)
+	go func() {
+		_, err := stdcopy.StdCopy(&out, &errOut, att.Reader)
+		copied <- err
+	}()
+	require.NoError(t, cli.ContainerStart(ctx, created.ID, container.StartOptions{}))
+	timer := time.NewTimer(20 * time.Second)
+	defer timer.Stop()
+	select {
+	case err := <-copied:
+		require.NoError(t, err, "read the output of tumult helper check")
+	case <-timer.C:
+		t.Fatalf("tumult helper check in %s did not end within 20s", memberID[:12])
+	}
 	return strings.TrimSpace(out.String() + errOut.String())
 }
 
