@@ -82,9 +82,8 @@ type Agent struct {
 	set *policies.Set
 	// lastReload is the last policy load's result, for status.
 	lastReload *api.ReloadStatus
-	// loading serialises policy loads.
-	loading sync.Mutex
-	// reloading holds a token while a reload reads the files.
+	// reloading holds a token while a reload reads the files: one load
+	// at a time, so an older set never lands after a newer one.
 	reloading chan struct{}
 
 	listener net.Listener
@@ -571,10 +570,7 @@ func (a *Agent) schedule(lctx context.Context) {
 // load (re)reads the policies. On errors it keeps the set it has. The
 // result is kept for status, with its trigger.
 func (a *Agent) load(trigger string) (res api.ReloadResult) {
-	// SIGHUP, the API and the file watch may ask at once: one load at a
-	// time, so an older set never lands after a newer one.
-	a.loading.Lock()
-	defer a.loading.Unlock()
+	// Callers go through reload, whose token lets one load run at a time.
 	defer func() {
 		a.mu.Lock()
 		a.lastReload = &api.ReloadStatus{At: a.clock.Now(), Trigger: trigger, ReloadResult: res}
