@@ -1,37 +1,19 @@
 package agent
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/inferensys/tumult/config"
+	"github.com/inferensys/tumult/internal/testlog"
 	"github.com/inferensys/tumult/policies"
 	"github.com/inferensys/tumult/targets/targettest"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestReloadStatusAndWarningsOnce: every load is kept for status with its
 // trigger; a policy warning is logged when it first appears, not again on
@@ -49,7 +31,7 @@ func TestReloadStatusAndWarningsOnce(t *testing.T) {
 		return "policy \"p\" {\n  target \"docker\" {\n    labels = { app = \"x\" }\n  }\n  fault \"kill\" {}\n" +
 			"  window {\n    cron = \"@daily\"\n    duration = \"1h\"\n  }\n  every {\n    mean = \"10m\"\n  }\n" + limits + "}\n"
 	}
-	var buf lockedBuffer
+	var buf testlog.Buffer
 	a, err := New(Options{Config: cfg, Logger: hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info}),
 		Targets: targettest.Set{}.Add(targettest.New(policies.DriverDocker, "local"))})
 	require.NoError(t, err)

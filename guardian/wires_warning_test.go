@@ -2,33 +2,15 @@ package guardian
 
 import (
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
 
+	"github.com/inferensys/tumult/internal/testlog"
 	"github.com/inferensys/tumult/policies"
 )
-
-// syncBuffer is a log sink the watcher's goroutines may write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestMissingWiresAreSaidOnce: what is missing is said in one warning at
 // start, not once per layer that notices it.
@@ -50,7 +32,7 @@ func TestMissingWiresAreSaidOnce(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var buf syncBuffer
+			var buf testlog.Buffer
 			s := setup{policies: tc.pols(t), opts: func(o *WatcherOptions) {
 				o.Logger = hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Warn, DisableTime: true})
 			}}

@@ -1,12 +1,10 @@
 package server_test
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,31 +12,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/inferensys/tumult/api/server"
+	"github.com/inferensys/tumult/internal/testlog"
 )
-
-// syncBuffer is a log sink safe for the server's timer goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestRefusedCallsAreAggregatedInTheLog: 3,000 wrong tokens once became
 // 3,000 WARN lines. Now the first refusal of an interval is logged, the
 // rest are counted into one line at its end.
 func TestRefusedCallsAreAggregatedInTheLog(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	tokens, err := server.LoadTokens(writeTokensFile(t, apiTokenTxt))
 	require.NoError(t, err)
 	h := server.New(server.Options{
