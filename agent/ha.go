@@ -96,9 +96,11 @@ func (a *Agent) replica() string {
 // leading reports whether this replica schedules.
 func (a *Agent) leading() bool { return a.ha == nil || a.ha.election.Leading() }
 
-// followerWait bounds how long a halt or a pause with restore received by
-// a follower waits for the leader to restore, so that its answer still
-// says what happened (the CLI gives up after 10s).
+// followerWait bounds how long a pause with restore received by a
+// follower waits for the leader to restore, so that its answer still says
+// what happened (the CLI gives up after 10s). A halt is answered once
+// recorded; there the wait runs in the background and only its log line
+// (and the error it ends with) tells of the leader's progress.
 const followerWait = 8 * time.Second
 
 // replicaRestorer is how the controller restores. On the leader (or a
