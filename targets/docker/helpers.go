@@ -34,9 +34,13 @@ import (
 // time, which tells a member restarted since (a fresh network namespace)
 // from one still carrying the fault.
 const (
-	labelHelper        = "tumult.helper"         // "network" | "stress" | "clean"; on the image: "image"
+	labelHelper        = "tumult.helper"         // "network" | "stress" | "clean"
 	labelHelperMember  = "tumult.helper.member"  // the member's full container ID
 	labelHelperStarted = "tumult.helper.started" // the member's StartedAt, RFC 3339 with nanoseconds
+	// labelHelperImage marks the image. Containers inherit their image's
+	// labels, so the image must not carry labelHelper: every container
+	// run from it, tumult's or not, would then pass for a helper.
+	labelHelperImage = "tumult.helper.image"
 )
 
 // helperClient is the Docker client's API used for helpers. The real
@@ -162,7 +166,7 @@ func buildHelperImage(ctx context.Context, cli helperClient, tag string, prog []
 	}
 	resp, err := cli.ImageBuild(ctx, &buf, build.ImageBuildOptions{
 		Tags: []string{tag}, Remove: true, ForceRemove: true, Dockerfile: "Dockerfile", Version: build.BuilderV1,
-		Labels: map[string]string{labelHelper: "image"},
+		Labels: map[string]string{labelHelperImage: "true"},
 	})
 	if err != nil {
 		return fmt.Errorf("build helper image %s: %w", tag, err)
