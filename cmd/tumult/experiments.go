@@ -211,8 +211,9 @@ func writeReport(w io.Writer, r report.Report, since time.Duration, ck clock) {
 	}
 	fmt.Fprintf(w, "Report of %s over the last %s (%s → %s)\n\n", scope, policies.FormatDuration(since), ck.at(r.From), ck.at(r.To))
 	t := r.Totals
-	fmt.Fprintf(w, "Experiments: %d run, %d passed, %d failed, %d cut short, %d errors, %d aborted; %d manual; %d dry runs; %d skipped decisions; %d halts\n\n",
-		t.Run, t.Passed, t.Failed, t.Restored, t.Errors, t.Aborted, t.Manual, t.DryRuns, t.Skipped, len(r.Halts))
+	fmt.Fprintf(w, "Experiments: %d run, %d passed, %d failed, %d cut short, %s, %d aborted; %d manual; %s; %s; %s\n\n",
+		t.Run, t.Passed, t.Failed, t.Restored, plural(t.Errors, "error"), t.Aborted, t.Manual,
+		plural(t.DryRuns, "dry run"), plural(t.Skipped, "skipped decision"), plural(len(r.Halts), "halt"))
 	if len(r.Policies) == 0 {
 		fmt.Fprintln(w, "No records in this span.")
 		return

@@ -86,7 +86,8 @@ func TestReportCommand(t *testing.T) {
 	code, out, errOut := oncallRun(now, "report", "-since", "1d")
 	require.Equal(t, 0, code, errOut)
 	require.Contains(t, out, "Report of every policy over the last 1d")
-	require.Contains(t, out, "Experiments: 1 run, 1 passed, 0 failed")
+	// One halt, one skipped decision: the counts agree with their nouns.
+	require.Contains(t, out, "Experiments: 1 run, 1 passed, 0 failed, 0 cut short, 0 errors, 0 aborted; 0 manual; 0 dry runs; 1 skipped decision; 1 halt\n")
 	require.Regexp(t, `(?m)^checkout-crash +kill +1 +1 +0 +0 +0 +0 +- +-$`, out)
 	require.Regexp(t, `(?m)^(\w{3} )?\d\d:\d\d UTC +global +alertmanager/main +guardian +1h30m \(still halted\) +alert CheckoutDown firing$`, out)
 	require.Regexp(t, `(?m)^1 +min_healthy +min_healthy: 1 healthy of 2$`, out)
