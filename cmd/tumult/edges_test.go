@@ -17,7 +17,7 @@ import (
 // TestStatusCutsLastDecisionToTheTerminal: a long last decision is cut to
 // the terminal's width; piped output (width 0) keeps it whole.
 func TestStatusCutsLastDecisionToTheTerminal(t *testing.T) {
-	now := time.Now()
+	now := testNow
 	fake := newOncallFake(now)
 	long := "skipped: no eligible member: " + strings.Repeat("3 not opted in, 2 protected, 1 already disrupted; ", 6)
 	fake.status.Policies[1].Last = long
@@ -52,7 +52,7 @@ func TestStatusCutsLastDecisionToTheTerminal(t *testing.T) {
 }
 
 func TestReloadCommand(t *testing.T) {
-	now := time.Now()
+	now := testNow
 	cases := []struct {
 		name string
 		res  api.ReloadResult

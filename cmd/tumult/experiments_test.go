@@ -18,14 +18,14 @@ import (
 )
 
 func (f *oncallFake) Inject(_ context.Context, actor string, req api.InjectRequest) (ledger.Record, error) {
-	now := time.Now()
+	now := testNow
 	rec := oncallRecord("20261016-093000-0000dddd", now)
 	rec.Actor, rec.ActorReason = actor, req.Reason
 	return rec, f.record("Inject", actor, req)
 }
 
 func (f *oncallFake) Report(_ context.Context, q api.ReportQuery) (report.Report, error) {
-	now := time.Now()
+	now := testNow
 	r, err := report.Make(f.history, []ledger.ControlChange{
 		{At: now.Add(-30 * time.Minute), From: ledger.Armed, To: ledger.Halted, Actor: "guardian", Source: "alertmanager/main", Reason: "alert CheckoutDown firing"},
 	}, report.Options{From: now.Add(-q.Since), To: now.Add(time.Hour), Policy: q.Policy})
@@ -57,7 +57,7 @@ func TestInjectCommand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			now := time.Now()
+			now := testNow
 			fake := newOncallFake(now)
 			fake.err = tt.svcErr
 			oncallDaemon(t, fake)
@@ -79,7 +79,7 @@ func TestInjectCommand(t *testing.T) {
 }
 
 func TestReportCommand(t *testing.T) {
-	now := time.Now()
+	now := testNow
 	fake := newOncallFake(now)
 	oncallDaemon(t, fake)
 

@@ -828,7 +828,7 @@ func (c *haltCmd) Run(args []string) int {
 	if !ok {
 		return 2
 	}
-	asked := time.Now()
+	asked := c.env.now()
 	ctl, err := cl.Halt(context.Background(), api.HaltRequest{Reason: reason})
 	if err != nil {
 		return c.fail(err)
@@ -859,7 +859,7 @@ func (c *haltCmd) follow(cl *api.Client, asked time.Time, wait time.Duration) in
 	last := ""
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		active, back, err := haltProgress(ctx, cl, asked)
+		active, back, err := haltProgress(ctx, cl, asked, c.env.now())
 		cancel()
 		if err != nil {
 			fmt.Fprintf(c.env.err, "tumult: the halt is recorded, but its restore cannot be followed: %v\n", err)
@@ -894,14 +894,15 @@ func (c *haltCmd) follow(cl *api.Client, asked time.Time, wait time.Duration) in
 }
 
 // haltProgress reads the faults still active and counts those finished
-// since the halt was asked for (a second of slack for the daemon's clock).
-func haltProgress(ctx context.Context, cl *api.Client, asked time.Time) ([]ledger.Record, int, error) {
+// since the halt was asked for (a second of slack for the daemon's clock);
+// now is the CLI's clock.
+func haltProgress(ctx context.Context, cl *api.Client, asked, now time.Time) ([]ledger.Record, int, error) {
 	active, err := cl.Faults(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
 	since := asked.Add(-time.Second)
-	hist, err := cl.History(ctx, time.Since(since), "", 0)
+	hist, err := cl.History(ctx, now.Sub(since), "", 0)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -227,7 +227,7 @@ func requireAligned(t *testing.T, out, header string) {
 }
 
 func TestStatusCommand(t *testing.T) {
-	now := time.Now()
+	now := testNow
 	fake := newOncallFake(now)
 	oncallDaemon(t, fake)
 
@@ -266,7 +266,7 @@ func TestStatusCommand(t *testing.T) {
 
 func TestStatusCommandEmpty(t *testing.T) {
 	oncallDaemon(t, &oncallFake{status: api.Status{State: ledger.Armed, Leader: false, DryRun: true}})
-	code, out, errOut := oncallRun(time.Now(), "status")
+	code, out, errOut := oncallRun(testNow, "status")
 	require.Equal(t, 0, code, errOut)
 	require.Equal(t, strings.Join([]string{
 		"State:    armed",
@@ -283,7 +283,7 @@ func TestStatusCommandEmpty(t *testing.T) {
 }
 
 func TestFaultsAndHistoryCommands(t *testing.T) {
-	now := time.Now()
+	now := testNow
 	fake := newOncallFake(now)
 	oncallDaemon(t, fake)
 
@@ -376,7 +376,7 @@ func TestControlCommands(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			now := time.Now()
+			now := testNow
 			fake := newOncallFake(now)
 			if tt.control != nil {
 				fake.control = tt.control(now)
@@ -440,7 +440,7 @@ func TestOncallCommandErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			now := time.Now()
+			now := testNow
 			fake := newOncallFake(now)
 			fake.err = tt.svcErr
 			oncallDaemon(t, fake)
@@ -495,14 +495,14 @@ func TestHaltFollowsTheRestore(t *testing.T) {
 	old := haltPoll
 	haltPoll = time.Millisecond
 	t.Cleanup(func() { haltPoll = old })
-	now := time.Now()
+	now := testNow
 	rec := func(id, member string, errText string) ledger.Record {
 		r := oncallRecord(id, now)
 		r.Member.Name, r.Error, r.Phase = member, errText, ledger.Restoring
 		return r
 	}
 	done := func(r ledger.Record) ledger.Record {
-		r.Phase, r.Result, r.Finished = ledger.Finished, ledger.Restored, time.Now()
+		r.Phase, r.Result, r.Finished = ledger.Finished, ledger.Restored, testNow
 		return r
 	}
 	a := rec("20261016-092900-0000aaaa", "web-1", "")
@@ -562,7 +562,7 @@ func TestHaltRecordedThenDaemonGone(t *testing.T) {
 	old := haltPoll
 	haltPoll = time.Millisecond
 	t.Cleanup(func() { haltPoll = old })
-	now := time.Now()
+	now := testNow
 	fake := newOncallFake(now)
 	oncallDaemon(t, fake)
 	fake.mu.Lock()
@@ -576,3 +576,10 @@ func TestHaltRecordedThenDaemonGone(t *testing.T) {
 	require.Contains(t, errOut, "the halt is recorded, but its restore cannot be followed")
 	require.NotContains(t, errOut, "cannot reach")
 }
+
+// testNow is the on-call tests' "now", for the fake daemon and the CLI's
+// clock alike: a fixed mid-morning instant, so that what the tables show
+// (a window that closes in 3h, a pause that ends in 55m) never crosses
+// midnight into a weekday-prefixed time and no test depends on when it
+// runs.
+var testNow = time.Date(2026, 10, 16, 9, 30, 0, 0, time.UTC)
