@@ -130,6 +130,11 @@ func (r replicaRestorer) RestoreAll(ctx context.Context, reason string, keep fun
 	return n + m, err
 }
 
+// Hold implements guardian.Restorer: this replica's engine injects
+// nothing while a halt is being recorded (a follower's engine injects
+// nothing anyway; holding it covers a takeover during the write).
+func (r replicaRestorer) Hold() (release func()) { return r.a.engine.Hold() }
+
 // awaitLeader waits until the active records that keep selects, as they
 // are now, are no longer active, up to followerWait or until ctx ends. It
 // returns how many finished.

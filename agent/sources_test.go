@@ -208,6 +208,8 @@ func TestAlertSourceOf(t *testing.T) {
 // nopRestorer restores nothing.
 type nopRestorer struct{}
 
+func (nopRestorer) Hold() (release func()) { return func() {} }
+
 func (nopRestorer) RestoreAll(context.Context, string, func(ledger.Record) bool) (int, error) {
 	return 0, nil
 }

@@ -169,6 +169,8 @@ func (b *blockingRestorer) RestoreAll(_ context.Context, reason string, _ func(l
 	return 1, nil
 }
 
+func (b *blockingRestorer) Hold() (release func()) { return func() {} }
+
 func (b *blockingRestorer) all() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -192,4 +194,94 @@ func TestFollowCarriesOutTheLatest(t *testing.T) {
 	require.Eventually(t, func() bool { return len(r.all()) == 2 }, 5*time.Second, 5*time.Millisecond)
 	require.Equal(t, []string{"halted by oncall: first", "halted by oncall: third"}, r.all())
 	require.Never(t, func() bool { return len(r.all()) > 2 }, 100*time.Millisecond, 10*time.Millisecond)
+}
+
+// slowControl is a control ledger whose writes wait until released, as a
+// disk or Consul that takes its time to make a halt durable.
+type slowControl struct {
+	*ledgertest.Memory
+	writing chan struct{} // closed when the first write has begun
+	release chan struct{}
+	once    sync.Once
+}
+
+func (s *slowControl) UpdateControl(ctx context.Context, fn func(*ledger.Control) error) (ledger.Control, error) {
+	s.once.Do(func() { close(s.writing) })
+	<-s.release
+	return s.Memory.UpdateControl(ctx, fn)
+}
+
+// TestHaltRestoresWhileRecording: a halt does not make members wait for
+// its durable write. The restore starts while the halt is still being
+// written, under a hold that keeps any new fault from starting, and the
+// hold ends once the halt is recorded (from then on the recorded state
+// keeps faults from starting). Both forms of halt: the guardian's, which
+// returns when everything is restored, and the API's, which answers once
+// the halt is recorded.
+func TestHaltRestoresWhileRecording(t *testing.T) {
+	ctx := context.Background()
+	for _, background := range []bool{false, true} {
+		name := map[bool]string{false: "Halt", true: "HaltInBackground"}[background]
+		t.Run(name, func(t *testing.T) {
+			clk := clock.NewFake(t0)
+			led := &slowControl{Memory: ledgertest.NewMemory(clk.Now), writing: make(chan struct{}), release: make(chan struct{})}
+			r := &fakeRestorer{}
+			c := NewController(ControllerOptions{Ledger: led, Restorer: r, Clock: clk})
+			type answer struct {
+				ctl ledger.Control
+				err error
+			}
+			answered := make(chan answer, 1)
+			go func() {
+				halt := c.Halt
+				if background {
+					halt = c.HaltInBackground
+				}
+				ctl, err := halt(ctx, Change{Actor: "oncall", Source: "api", Reason: "incident"})
+				answered <- answer{ctl, err}
+			}()
+			<-led.writing
+			require.Eventually(t, func() bool { return len(r.all()) == 1 }, 5*time.Second, time.Millisecond,
+				"the restore starts while the halt is still being written")
+			require.Equal(t, restoreCall{reason: "halted by oncall: incident", policies: probePolicies, held: true}, r.all()[0])
+			require.Equal(t, 1, r.held(), "no new fault may start until the halt is recorded")
+			select {
+			case a := <-answered:
+				t.Fatalf("answered before the halt was recorded: %+v", a)
+			default:
+			}
+
+			close(led.release)
+			a := <-answered
+			require.NoError(t, a.err)
+			require.Equal(t, ledger.Halted, a.ctl.State)
+			require.Zero(t, r.held(), "the hold ends once the halt is recorded")
+			got, err := led.Control(ctx)
+			require.NoError(t, err)
+			require.Equal(t, ledger.Halted, got.State)
+		})
+	}
+}
+
+// failingControl is a control ledger that cannot write.
+type failingControl struct{ *ledgertest.Memory }
+
+func (failingControl) UpdateControl(context.Context, func(*ledger.Control) error) (ledger.Control, error) {
+	return ledger.Control{}, ledger.ErrUnavailable
+}
+
+// TestHaltUnrecordedHoldsUntilRestored: a halt whose write fails still
+// restores, and keeps the hold on until that restore has ended, so that
+// no fault starts under it while the ledger still says armed.
+func TestHaltUnrecordedHoldsUntilRestored(t *testing.T) {
+	clk := clock.NewFake(t0)
+	r := &fakeRestorer{block: make(chan struct{})}
+	c := NewController(ControllerOptions{Ledger: failingControl{ledgertest.NewMemory(clk.Now)}, Restorer: r, Clock: clk})
+	_, err := c.HaltInBackground(context.Background(), Change{Actor: "oncall", Source: "api", Reason: "incident"})
+	require.ErrorIs(t, err, ledger.ErrUnavailable)
+	require.ErrorContains(t, err, "record halt (restoring anyway)")
+	require.Eventually(t, func() bool { return len(r.all()) == 1 }, 5*time.Second, time.Millisecond)
+	require.Equal(t, 1, r.held(), "held while the restore runs, though the write has failed")
+	close(r.block)
+	require.Eventually(t, func() bool { return r.held() == 0 }, 5*time.Second, time.Millisecond, "released once the restore has ended")
 }

@@ -13,7 +13,8 @@
 //
 // A halt, followed: the webhook (api/server's handler) → the agent's
 // AlertWebhook → Watcher.Ingest → judgeAlert with the rules → Controller.Halt
-// (records the halt, then Restorer.RestoreAll: the scheduler's engine) →
+// (holds the Restorer so that no fault can start, records the halt and,
+// meanwhile, Restorer.RestoreAll: the scheduler's engine) →
 // on another replica, Controller.Follow → the unpause, Controller.Resume
 // (on-call through the API, or the watcher's automatic resume).
 //

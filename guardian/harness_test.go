@@ -91,15 +91,36 @@ func (f *fakeConsul) set(service string, checks ...string) {
 }
 
 // fakeRestorer records RestoreAll calls and which of a fixed set of
-// records each call would restore.
+// records each call would restore, and counts the holds that are on.
 type fakeRestorer struct {
 	mu    sync.Mutex
 	calls []restoreCall
+	holds int
+	// block, when set, keeps each RestoreAll from returning until closed.
+	block chan struct{}
 }
 
 type restoreCall struct {
 	reason   string
 	policies []string // policies of the probe records kept
+	held     bool     // a hold was on when RestoreAll was called
+}
+
+func (f *fakeRestorer) Hold() (release func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.holds++
+	return sync.OnceFunc(func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.holds--
+	})
+}
+
+func (f *fakeRestorer) held() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.holds
 }
 
 var probePolicies = []string{"checkout", "payments"}
@@ -112,8 +133,13 @@ func (f *fakeRestorer) RestoreAll(_ context.Context, reason string, keep func(le
 		}
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
+	c.held = f.holds > 0
 	f.calls = append(f.calls, c)
+	block := f.block
+	f.mu.Unlock()
+	if block != nil {
+		<-block
+	}
 	return len(c.policies), nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -74,6 +75,9 @@ type Engine struct {
 	// recorded and RestoreAll holds the gate, no injection is under way
 	// and none can start.
 	gate sync.RWMutex
+	// holds counts the Holds not yet released: while one is, a decision
+	// that reaches the gate skips, as it would under a recorded halt.
+	holds atomic.Int32
 	// injectCtx is cancelled by RestoreAll, aborting injections in flight.
 	injectMu     sync.Mutex
 	injectCtx    context.Context
@@ -463,6 +467,9 @@ func (e *Engine) decide(ctx context.Context, p *policies.Policy, at time.Time, r
 	// this point waits for the injection and then restores it.
 	e.gate.RLock()
 	defer e.gate.RUnlock()
+	if e.holds.Load() > 0 {
+		return skip("a halt is being recorded")
+	}
 	if ctrl, err := e.opts.Ledger.Control(ctx); err != nil {
 		return skip("read control state: %v", err)
 	} else if eff := ctrl.Effective(p.Name, at); eff.State != ledger.Armed {

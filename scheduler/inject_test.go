@@ -57,6 +57,16 @@ func TestInjectOutsideTheWindowUnderEveryOtherGate(t *testing.T) {
 			})
 			require.NoError(t, err)
 		}, refused: "paused by ana: deploy"},
+		{name: "held while a halt is recorded", setup: func(r *rig, _ *policies.Policy) {
+			release := r.engine.Hold()
+			t.Cleanup(release)
+		}, refused: "a halt is being recorded"},
+		{name: "every hold released: injects", setup: func(r *rig, _ *policies.Policy) {
+			first, second := r.engine.Hold(), r.engine.Hold()
+			first()
+			first() // a release said twice counts once
+			second()
+		}},
 		{name: "guardian", setup: func(r *rig, _ *policies.Policy) { r.guard.deny.Store("slo burn 20x") }, refused: "guardian: slo burn 20x"},
 		{name: "steady state", setup: func(r *rig, p *policies.Policy) {
 			p.SteadyState = &policies.SteadyState{Query: "x", Max: ptr(0.01)}

@@ -348,11 +348,22 @@ func (e *Engine) pauseFailed(ctx context.Context, policy string, rec ledger.Reco
 	e.log.Warn("experiment failed; policy paused", "policy", policy, "fault_id", rec.ID, "reason", rec.Reason)
 }
 
+// Hold keeps every new fault from being injected until release is
+// called (release is safe to call more than once). A halt holds the
+// engine while it records itself, so that its RestoreAll can start at
+// once instead of after a durable write: a decision that reaches the
+// gate while a hold is on skips, and one already past it is waited for
+// by RestoreAll, like under a recorded halt. Holds nest.
+func (e *Engine) Hold() (release func()) {
+	e.holds.Add(1)
+	return sync.OnceFunc(func() { e.holds.Add(-1) })
+}
+
 // RestoreAll restores at once every active fault that keep selects (nil:
 // all), cancelling injections in flight, and waits until they are
-// restored or ctx ends. Call it after the halt or pause has been recorded
-// in the ledger: from then on no fault can start. It returns how many
-// faults it restored.
+// restored or ctx ends. Call it once no fault can start any more: after
+// the halt or pause has been recorded in the ledger, or under a Hold. It
+// returns how many faults it restored.
 func (e *Engine) RestoreAll(ctx context.Context, reason string, keep func(ledger.Record) bool) (int, error) {
 	e.injectMu.Lock()
 	e.injectCancel()
