@@ -130,10 +130,16 @@ func (r replicaRestorer) RestoreAll(ctx context.Context, reason string, keep fun
 	return n + m, err
 }
 
-// Hold implements guardian.Restorer: this replica's engine injects
-// nothing while a halt is being recorded (a follower's engine injects
-// nothing anyway; holding it covers a takeover during the write).
-func (r replicaRestorer) Hold() (release func()) { return r.a.engine.Hold() }
+// Hold implements guardian.Restorer. On the leader (or a single node) it
+// holds the engine, the only one that injects. A follower cannot hold
+// the leader: it returns nil, so the halt is recorded (and seen by the
+// leader) before the follower restores and waits for the leader.
+func (r replicaRestorer) Hold(policy string) (release func()) {
+	if !r.a.leading() {
+		return nil
+	}
+	return r.a.engine.Hold(policy)
+}
 
 // awaitLeader waits until the active records that keep selects, as they
 // are now, are no longer active, up to followerWait or until ctx ends. It

@@ -208,7 +208,7 @@ func TestAlertSourceOf(t *testing.T) {
 // nopRestorer restores nothing.
 type nopRestorer struct{}
 
-func (nopRestorer) Hold() (release func()) { return func() {} }
+func (nopRestorer) Hold(string) (release func()) { return func() {} }
 
 func (nopRestorer) RestoreAll(context.Context, string, func(ledger.Record) bool) (int, error) {
 	return 0, nil

@@ -33,9 +33,12 @@ type Restorer interface {
 	// RestoreAll restores every active fault keep selects (nil: all) and
 	// waits until they are back or ctx ends; it returns how many.
 	RestoreAll(ctx context.Context, reason string, keep func(ledger.Record) bool) (int, error)
-	// Hold keeps any new fault from starting until release is called, so
-	// that a halt can restore while it is still being recorded.
-	Hold() (release func())
+	// Hold keeps any new fault of policy (of every policy when policy is
+	// "") from starting on this replica until release is called, so that
+	// a halt can restore while it is still being recorded. It returns nil
+	// where a hold cannot keep new faults from starting (a follower: the
+	// leader injects); the halt is then recorded before it restores.
+	Hold(policy string) (release func())
 }
 
 // ControllerOptions configure a Controller.
@@ -223,8 +226,10 @@ func (c *Controller) Halt(ctx context.Context, ch Change) (ledger.Control, error
 	}
 	start := c.opts.Clock.Now()
 	w := c.recordHalt(ctx, ch, start)
-	rerr := c.restoreHalt(ctx, ch, start)
-	w.restored()
+	rerr := func() error {
+		defer w.restored() // even when the restore panics: never leave the engine held
+		return c.restoreHalt(ctx, ch, start)
+	}()
 	return w.ctrl, errors.Join(wrapIf("record halt", w.err), wrapIf("restore", rerr))
 }
 
@@ -275,9 +280,19 @@ func (w *haltWrite) restored() {
 // recordHalt holds the Restorer and writes the halt in the background:
 // from the moment it returns no new fault can start, so the caller may
 // restore at once. Once the halt is durable the hold ends (from then on
-// the recorded state keeps faults from starting).
+// the recorded state keeps faults from starting). Where the Restorer
+// cannot hold (a follower), it writes the halt before it returns.
 func (c *Controller) recordHalt(ctx context.Context, ch Change, start time.Time) *haltWrite {
-	w := &haltWrite{release: sync.OnceFunc(c.opts.Restorer.Hold()), done: make(chan struct{}), err: errors.New("writing the halt ended in a panic")}
+	w := &haltWrite{done: make(chan struct{}), err: errors.New("writing the halt ended in a panic")}
+	hold := c.opts.Restorer.Hold(ch.Policy)
+	if hold == nil {
+		w.release = func() {}
+		w.ctrl, w.err = c.writeHalt(ctx, ch, start)
+		close(w.done)
+		return w
+	}
+	// Once only, whatever the Restorer's own release does when called twice.
+	w.release = sync.OnceFunc(hold)
 	crash.Go("guardian: record halt", func() {
 		defer close(w.done)
 		w.ctrl, w.err = c.writeHalt(ctx, ch, start)

@@ -169,7 +169,7 @@ func (b *blockingRestorer) RestoreAll(_ context.Context, reason string, _ func(l
 	return 1, nil
 }
 
-func (b *blockingRestorer) Hold() (release func()) { return func() {} }
+func (b *blockingRestorer) Hold(string) (release func()) { return func() {} }
 
 func (b *blockingRestorer) all() []string {
 	b.mu.Lock()
@@ -245,6 +245,7 @@ func TestHaltRestoresWhileRecording(t *testing.T) {
 				"the restore starts while the halt is still being written")
 			require.Equal(t, restoreCall{reason: "halted by oncall: incident", policies: probePolicies, held: true}, r.all()[0])
 			require.Equal(t, 1, r.held(), "no new fault may start until the halt is recorded")
+			require.Equal(t, []string{""}, r.scopes)
 			select {
 			case a := <-answered:
 				t.Fatalf("answered before the halt was recorded: %+v", a)
@@ -284,4 +285,67 @@ func TestHaltUnrecordedHoldsUntilRestored(t *testing.T) {
 	require.Equal(t, 1, r.held(), "held while the restore runs, though the write has failed")
 	close(r.block)
 	require.Eventually(t, func() bool { return r.held() == 0 }, 5*time.Second, time.Millisecond, "released once the restore has ended")
+}
+
+// TestHaltHold: how long a halt holds new faults back, and what.
+func TestHaltHold(t *testing.T) {
+	ctx := context.Background()
+	halt := Change{Actor: "oncall", Source: "api", Reason: "incident"}
+	newSlow := func(clk *clock.Fake) *slowControl {
+		return &slowControl{Memory: ledgertest.NewMemory(clk.Now), writing: make(chan struct{}), release: make(chan struct{})}
+	}
+	async := func(fn func() error) <-chan error {
+		out := make(chan error, 1)
+		go func() { out <- fn() }()
+		return out
+	}
+	t.Run("the hold ends with the write, not with the restore", func(t *testing.T) {
+		clk := clock.NewFake(t0)
+		led, r := newSlow(clk), &fakeRestorer{block: make(chan struct{})}
+		c := NewController(ControllerOptions{Ledger: led, Restorer: r, Clock: clk})
+		done := async(func() error { _, err := c.Halt(ctx, halt); return err })
+		require.Eventually(t, func() bool { return len(r.all()) == 1 }, 5*time.Second, time.Millisecond)
+		close(led.release)
+		require.Eventually(t, func() bool { return r.held() == 0 }, 5*time.Second, time.Millisecond,
+			"recorded: the recorded halt keeps faults from starting, the restore still runs")
+		require.Equal(t, []string{""}, r.scopes, "a global halt holds every policy")
+		close(r.block)
+		require.NoError(t, <-done)
+	})
+	t.Run("a halt that cannot be written holds until its restore has ended", func(t *testing.T) {
+		clk := clock.NewFake(t0)
+		r := &fakeRestorer{block: make(chan struct{})}
+		c := NewController(ControllerOptions{Ledger: failingControl{ledgertest.NewMemory(clk.Now)}, Restorer: r, Clock: clk})
+		done := async(func() error { _, err := c.Halt(ctx, halt); return err })
+		require.Eventually(t, func() bool { return len(r.all()) == 1 }, 5*time.Second, time.Millisecond)
+		require.Never(t, func() bool { return r.held() == 0 }, 50*time.Millisecond, time.Millisecond)
+		close(r.block)
+		err := <-done
+		require.ErrorIs(t, err, ledger.ErrUnavailable)
+		require.ErrorContains(t, err, "record halt")
+		require.Zero(t, r.held())
+	})
+	t.Run("a policy's halt holds that policy only", func(t *testing.T) {
+		clk := clock.NewFake(t0)
+		r := &fakeRestorer{}
+		c := NewController(ControllerOptions{Ledger: ledgertest.NewMemory(clk.Now), Restorer: r, Clock: clk})
+		_, err := c.Halt(ctx, Change{Actor: ActorGuardian, Source: "slo/x", Reason: "burn", Policy: "checkout"})
+		require.NoError(t, err)
+		require.Equal(t, []string{"checkout"}, r.scopes)
+		require.Equal(t, []string{"checkout"}, r.all()[0].policies)
+		require.Zero(t, r.held())
+	})
+	t.Run("where nothing can be held, the halt is written before the restore", func(t *testing.T) {
+		clk := clock.NewFake(t0)
+		led, r := newSlow(clk), &fakeRestorer{noHold: true}
+		c := NewController(ControllerOptions{Ledger: led, Restorer: r, Clock: clk})
+		done := async(func() error { _, err := c.HaltInBackground(ctx, halt); return err })
+		<-led.writing
+		require.Never(t, func() bool { return len(r.all()) > 0 }, 50*time.Millisecond, time.Millisecond,
+			"a follower restores only once the leader can see the halt")
+		close(led.release)
+		require.NoError(t, <-done)
+		require.Eventually(t, func() bool { return len(r.all()) == 1 }, 5*time.Second, time.Millisecond)
+		require.False(t, r.all()[0].held)
+	})
 }

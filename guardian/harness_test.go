@@ -98,6 +98,9 @@ type fakeRestorer struct {
 	holds int
 	// block, when set, keeps each RestoreAll from returning until closed.
 	block chan struct{}
+	// noHold makes Hold return nil, as on a follower.
+	noHold bool
+	scopes []string // the policy of each Hold
 }
 
 type restoreCall struct {
@@ -106,9 +109,13 @@ type restoreCall struct {
 	held     bool     // a hold was on when RestoreAll was called
 }
 
-func (f *fakeRestorer) Hold() (release func()) {
+func (f *fakeRestorer) Hold(policy string) (release func()) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.noHold {
+		return nil
+	}
+	f.scopes = append(f.scopes, policy)
 	f.holds++
 	return sync.OnceFunc(func() {
 		f.mu.Lock()

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -72,12 +71,14 @@ type Engine struct {
 
 	// gate is held for reading from the control check to the end of an
 	// injection, and for writing by RestoreAll: once a halt has been
-	// recorded and RestoreAll holds the gate, no injection is under way
-	// and none can start.
+	// recorded (or a Hold is on) and RestoreAll holds the gate, no
+	// injection is under way and none can start.
 	gate sync.RWMutex
-	// holds counts the Holds not yet released: while one is, a decision
-	// that reaches the gate skips, as it would under a recorded halt.
-	holds atomic.Int32
+	// holds counts the Holds not yet released, by policy ("" for every
+	// policy): while one covers a policy, its decisions that reach the
+	// gate skip, as they would under a recorded halt.
+	holdMu sync.Mutex
+	holds  map[string]int
 	// injectCtx is cancelled by RestoreAll, aborting injections in flight.
 	injectMu     sync.Mutex
 	injectCtx    context.Context
@@ -140,13 +141,14 @@ func New(opts Options) (*Engine, error) {
 		seed = rand.Int64()
 	}
 	e := &Engine{
-		opts: opts,
-		log:  opts.Logger,
-		runs: map[string]*faultRun{},
-		rng:  rand.New(rand.NewPCG(uint64(seed), 0x7475_6d75_6c74)),
-		seed: seed,
-		wake: make(chan struct{}, 1),
-		sem:  make(chan struct{}, opts.RestoreParallelism),
+		opts:  opts,
+		log:   opts.Logger,
+		runs:  map[string]*faultRun{},
+		holds: map[string]int{},
+		rng:   rand.New(rand.NewPCG(uint64(seed), 0x7475_6d75_6c74)),
+		seed:  seed,
+		wake:  make(chan struct{}, 1),
+		sem:   make(chan struct{}, opts.RestoreParallelism),
 	}
 	e.writes = &writes{l: opts.Ledger}
 	e.injectCtx, e.injectCancel = context.WithCancel(context.Background())
@@ -467,8 +469,8 @@ func (e *Engine) decide(ctx context.Context, p *policies.Policy, at time.Time, r
 	// this point waits for the injection and then restores it.
 	e.gate.RLock()
 	defer e.gate.RUnlock()
-	if e.holds.Load() > 0 {
-		return skip("a halt is being recorded")
+	if why := e.heldBack(p.Name); why != "" {
+		return skip("%s", why)
 	}
 	if ctrl, err := e.opts.Ledger.Control(ctx); err != nil {
 		return skip("read control state: %v", err)

@@ -617,3 +617,52 @@ func TestDecisionsLeaveNoGoroutineBehind(t *testing.T) {
 	decide(200)
 	require.LessOrEqual(t, runtime.NumGoroutine(), before+5, "goroutines grow with decisions")
 }
+
+// TestHoldWaitsForTheInjectionInFlight: a halt holds the engine and
+// restores before its record is durable. A decision that passed the gate
+// before the hold (it read "armed") and is still injecting is waited for
+// by RestoreAll and restored with the rest; a decision under the hold
+// skips; once released, faults start again.
+func TestHoldWaitsForTheInjectionInFlight(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 4)
+	p := pol(t, "p", func(p *policies.Policy) {
+		p.Fault = policies.FaultSpec{Kind: policies.FaultPause, Duration: time.Hour}
+		p.Limits = policies.Limits{MaxDisrupted: policies.Quantity{Count: 3}, MinHealthy: 1}
+	})
+	r.engine.SetPolicies([]*policies.Policy{p})
+	first := r.engine.Decide(ctx, p, t0)
+	require.Equal(t, ledger.Injected, first.Phase, first.Reason)
+
+	entered, proceed := make(chan struct{}), make(chan struct{})
+	r.fleet.BeforeInject = func() {
+		close(entered)
+		<-proceed
+	}
+	inflight := make(chan ledger.Record, 1)
+	go func() { inflight <- r.engine.Decide(ctx, p, t0.Add(time.Minute)) }()
+	<-entered
+	r.fleet.BeforeInject = nil // read by the fake only at the start of an Inject
+
+	release := r.engine.Hold("")
+	restored := make(chan int, 1)
+	go func() {
+		n, err := r.engine.RestoreAll(ctx, "halted by bob: incident", nil)
+		require.NoError(t, err)
+		restored <- n
+	}()
+	require.Never(t, func() bool { return len(restored) > 0 }, 50*time.Millisecond, time.Millisecond,
+		"RestoreAll waits for the injection under way")
+	close(proceed)
+	rec := <-inflight
+	require.Equal(t, ledger.Injected, rec.Phase, "the engine carried the injection out: %s", rec.Reason)
+	require.Equal(t, 2, <-restored, "the fault injected meanwhile is restored with the first")
+	require.Empty(t, r.fleet.Down())
+
+	held := r.engine.Decide(ctx, p, t0.Add(2*time.Minute))
+	require.Equal(t, ledger.Skipped, held.Result)
+	require.Equal(t, "a halt of every policy is being recorded", held.Reason)
+	release()
+	again := r.engine.Decide(ctx, p, t0.Add(3*time.Minute))
+	require.Equal(t, ledger.Injected, again.Phase, again.Reason)
+}

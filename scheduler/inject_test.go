@@ -57,12 +57,13 @@ func TestInjectOutsideTheWindowUnderEveryOtherGate(t *testing.T) {
 			})
 			require.NoError(t, err)
 		}, refused: "paused by ana: deploy"},
-		{name: "held while a halt is recorded", setup: func(r *rig, _ *policies.Policy) {
-			release := r.engine.Hold()
-			t.Cleanup(release)
-		}, refused: "a halt is being recorded"},
-		{name: "every hold released: injects", setup: func(r *rig, _ *policies.Policy) {
-			first, second := r.engine.Hold(), r.engine.Hold()
+		{name: "held while a halt of everything is recorded", setup: func(r *rig, _ *policies.Policy) { r.engine.Hold("") },
+			refused: "a halt of every policy is being recorded"},
+		{name: "held while a halt of the policy is recorded", setup: func(r *rig, p *policies.Policy) { r.engine.Hold(p.Name) },
+			refused: "a halt of policy p is being recorded"},
+		{name: "a hold of another policy: injects", setup: func(r *rig, _ *policies.Policy) { r.engine.Hold("other") }},
+		{name: "every hold released: injects", setup: func(r *rig, p *policies.Policy) {
+			first, second := r.engine.Hold(""), r.engine.Hold(p.Name)
 			first()
 			first() // a release said twice counts once
 			second()

@@ -348,15 +348,38 @@ func (e *Engine) pauseFailed(ctx context.Context, policy string, rec ledger.Reco
 	e.log.Warn("experiment failed; policy paused", "policy", policy, "fault_id", rec.ID, "reason", rec.Reason)
 }
 
-// Hold keeps every new fault from being injected until release is
-// called (release is safe to call more than once). A halt holds the
-// engine while it records itself, so that its RestoreAll can start at
-// once instead of after a durable write: a decision that reaches the
-// gate while a hold is on skips, and one already past it is waited for
-// by RestoreAll, like under a recorded halt. Holds nest.
-func (e *Engine) Hold() (release func()) {
-	e.holds.Add(1)
-	return sync.OnceFunc(func() { e.holds.Add(-1) })
+// Hold keeps every new fault of policy (of every policy when policy is
+// "") from being injected until release is called; release is safe to
+// call more than once, and holds nest. A halt holds the engine while it
+// records itself, so that its RestoreAll can start at once instead of
+// after a durable write: a decision that reaches the gate while a hold
+// covers its policy skips, and one already past the gate is waited for
+// by RestoreAll, as under a recorded halt.
+func (e *Engine) Hold(policy string) (release func()) {
+	e.holdMu.Lock()
+	e.holds[policy]++
+	e.holdMu.Unlock()
+	return sync.OnceFunc(func() {
+		e.holdMu.Lock()
+		defer e.holdMu.Unlock()
+		if e.holds[policy]--; e.holds[policy] <= 0 {
+			delete(e.holds, policy)
+		}
+	})
+}
+
+// heldBack says why a hold keeps the policy's faults from starting, or
+// "" when none does.
+func (e *Engine) heldBack(policy string) string {
+	e.holdMu.Lock()
+	defer e.holdMu.Unlock()
+	switch {
+	case e.holds[""] > 0:
+		return "a halt of every policy is being recorded"
+	case e.holds[policy] > 0:
+		return "a halt of policy " + policy + " is being recorded"
+	}
+	return ""
 }
 
 // RestoreAll restores at once every active fault that keep selects (nil:

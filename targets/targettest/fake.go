@@ -31,6 +31,11 @@ type Fake struct {
 	Mechanism string
 	// ListErr, when set, fails every listing.
 	ListErr error
+	// BeforeInject, when set, is called by each Inject before the fault
+	// takes hold, outside the fake's lock and whatever happens to ctx
+	// meanwhile (as an engine that carries out a call its client gave up
+	// on): a test can hold an injection in flight.
+	BeforeInject func()
 
 	injections  int
 	restores    int
@@ -166,6 +171,9 @@ func status(m *member) string {
 func (f *Fake) Inject(ctx context.Context, tm targets.Member, spec policies.FaultSpec) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if f.BeforeInject != nil {
+		f.BeforeInject()
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
