@@ -309,14 +309,21 @@ func TestSkipReasonsAreRecorded(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
-func TestHaltRestoresEverythingAndBlocksNewFaults(t *testing.T) {
-	ctx := context.Background()
-	r := newRig(t, 6)
+// pauseRig is a rig of n members scheduling policy "p": an hour's pause,
+// up to maxDisrupted members at once, one left healthy.
+func pauseRig(t *testing.T, n, maxDisrupted int) (*rig, *policies.Policy) {
+	r := newRig(t, n)
 	p := pol(t, "p", func(p *policies.Policy) {
 		p.Fault = policies.FaultSpec{Kind: policies.FaultPause, Duration: time.Hour}
-		p.Limits = policies.Limits{MaxDisrupted: policies.Quantity{Count: 4}, MinHealthy: 1}
+		p.Limits = policies.Limits{MaxDisrupted: policies.Quantity{Count: maxDisrupted}, MinHealthy: 1}
 	})
 	r.engine.SetPolicies([]*policies.Policy{p})
+	return r, p
+}
+
+func TestHaltRestoresEverythingAndBlocksNewFaults(t *testing.T) {
+	ctx := context.Background()
+	r, p := pauseRig(t, 6, 4)
 	for i := 0; i < 4; i++ {
 		rec := r.engine.Decide(ctx, p, t0.Add(time.Duration(i)*time.Minute))
 		require.Equal(t, ledger.Injected, rec.Phase, rec.Reason)
@@ -625,12 +632,7 @@ func TestDecisionsLeaveNoGoroutineBehind(t *testing.T) {
 // skips; once released, faults start again.
 func TestHoldWaitsForTheInjectionInFlight(t *testing.T) {
 	ctx := context.Background()
-	r := newRig(t, 4)
-	p := pol(t, "p", func(p *policies.Policy) {
-		p.Fault = policies.FaultSpec{Kind: policies.FaultPause, Duration: time.Hour}
-		p.Limits = policies.Limits{MaxDisrupted: policies.Quantity{Count: 3}, MinHealthy: 1}
-	})
-	r.engine.SetPolicies([]*policies.Policy{p})
+	r, p := pauseRig(t, 4, 3)
 	first := r.engine.Decide(ctx, p, t0)
 	require.Equal(t, ledger.Injected, first.Phase, first.Reason)
 
