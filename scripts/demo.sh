@@ -3,16 +3,26 @@
 # against it with the example policies. Ctrl-C stops tumult (which restores
 # every running fault) and removes the fleet; the demo then exits 0.
 #
+# The script never leaves tumult running: every way it can be told to stop
+# (Ctrl-C, SIGTERM, the terminal closing) is passed on to tumult as SIGINT
+# and waited for, and only then is the fleet removed. A second Ctrl-C does
+# not cut tumult's restore short.
+#
 # Ctrl-C makes the terminal send SIGINT to its whole foreground process
-# group: make, this script and tumult. make then kills itself with SIGINT
-# once its child ends, so `make demo` would always end "Interrupt", exit
-# 130. Job control (set -m) runs tumult in a process group of its own that
-# holds the terminal, so Ctrl-C reaches tumult alone: it restores, exits 0,
-# and this script cleans up and exits 0 too.
+# group, and make kills itself with SIGINT once its child ends (`make demo`
+# would end "Interrupt", exit 130). So when the script runs on a terminal
+# (stdin, stdout and stderr), job control runs tumult and the script's
+# watcher in a process group of their own that holds the terminal: Ctrl-C
+# reaches them alone and the demo exits 0. When its output is piped
+# (`make demo 2>&1 | tee log`) the terminal cannot be handed over; Ctrl-C
+# then reaches make and this script too, the script passes it on, and make
+# says "Interrupt" after the clean-up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 N=${DEMO_FLEET:-4}
+# The tumult binary to run (make demo builds bin/tumult; tests pass their own).
+TUMULT=${TUMULT:-bin/tumult}
 IMAGE=tumult-fleet:demo
 PREFIX=tumult-demo
 
@@ -33,19 +43,62 @@ ENTRYPOINT ["/fleet"]
 DOCKERFILE
 docker build -q -t "$IMAGE" "$ctx" >/dev/null 2>&1 || docker build -t "$IMAGE" "$ctx"
 
+# say prints a line of the clean-up. Its reader may be gone (tee killed by
+# the same Ctrl-C, a closed terminal): a failed write must not stop the
+# clean-up, nor kill the script with SIGPIPE.
+say() { { echo "$@"; } 2>/dev/null || true; }
+
 cleanup() {
-  echo
+  trap '' PIPE
+  say
   if [[ -n ${agent_pid:-} ]] && kill -0 "$agent_pid" 2>/dev/null; then
-    echo "demo: stopping tumult (it restores every running fault first)"
-    kill -INT "$agent_pid" 2>/dev/null || true
-    wait "$agent_pid" 2>/dev/null || true
+    say "demo: stopping tumult (it restores every running fault first)"
+    stop_agent
+    wait_agent || true
   fi
-  echo "demo: removing the demo fleet"
+  say "demo: removing the demo fleet"
   docker rm -f $(docker ps -aq --filter "label=app=$PREFIX") >/dev/null 2>&1 || true
   rm -rf "$ctx"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT TERM HUP
+
+stop_agent() { [[ -z ${agent_pid:-} ]] || kill -INT "$agent_pid" 2>/dev/null || true; }
+
+# wait_agent waits until tumult has exited and returns its status; a
+# signal the script traps meanwhile (and passes on) does not end the wait.
+wait_agent() {
+  local rc
+  while :; do
+    if wait "$agent_pid" 2>/dev/null; then rc=0; else rc=$?; fi
+    kill -0 "$agent_pid" 2>/dev/null || return "$rc"
+  done
+}
+
+# watch_tty stops tumult when the terminal goes away (a closed window,
+# tmux kill-session). The kernel tells only the session leader, and when
+# that is make (the window's command was `make demo`) make waits for this
+# script and passes nothing on. Polls once a second while tumult runs.
+watch_tty() {
+  while kill -0 "$agent_pid" 2>/dev/null; do
+    if ! { : >/dev/tty; } 2>/dev/null; then
+      stop_agent
+      return
+    fi
+    sleep 1
+  done
+}
+
+# run_agent runs tumult, passes every stop on to it, and waits for it.
+run_agent() {
+  trap stop_agent INT TERM HUP
+  "$TUMULT" agent -config examples/tumult.hcl &
+  agent_pid=$!
+  if { : >/dev/tty; } 2>/dev/null; then
+    watch_tty &
+  fi
+  wait_agent
+}
 
 docker rm -f $(docker ps -aq --filter "label=app=$PREFIX") >/dev/null 2>&1 || true
 for i in $(seq 1 "$N"); do
@@ -81,12 +134,15 @@ demo: starting tumult with examples/tumult.hcl and examples/policies/.
       (or  make clean  to start from nothing).
 
 MSG
-# In its own process group in the foreground (see the top of this file).
-set -m
-bin/tumult agent -config examples/tumult.hcl &
-agent_pid=$!
 rc=0
-fg %% >/dev/null || rc=$?
-set +m
+if [[ -t 0 && -t 1 && -t 2 ]]; then
+  # A process group of its own in the foreground (see the top of this file).
+  set -m
+  run_agent &
+  fg %% >/dev/null || rc=$?
+  set +m
+else
+  run_agent || rc=$?
+fi
 # tumult exits 0 when stopped by Ctrl-C; anything else is its own failure.
 exit "$rc"
