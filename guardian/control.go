@@ -283,6 +283,7 @@ func (w *haltWrite) restored() {
 // the recorded state keeps faults from starting). Where the Restorer
 // cannot hold (a follower), it writes the halt before it returns.
 func (c *Controller) recordHalt(ctx context.Context, ch Change, start time.Time) *haltWrite {
+	c.log.Warn("halting", "policy", orAll(ch.Policy), "actor", ch.Actor, "source", ch.Source, "reason", ch.Reason)
 	w := &haltWrite{done: make(chan struct{}), err: errors.New("writing the halt ended in a panic")}
 	hold := c.opts.Restorer.Hold(ch.Policy)
 	if hold == nil {
@@ -328,7 +329,6 @@ func (c *Controller) writeHalt(ctx context.Context, ch Change, start time.Time) 
 		// damage matters more than the record of why.
 		c.log.Error("record halt failed; restoring anyway", "error", err)
 	}
-	c.log.Warn("halting", "policy", orAll(ch.Policy), "actor", ch.Actor, "source", ch.Source, "reason", ch.Reason)
 	return ctrl, err
 }
 

@@ -2,13 +2,16 @@ package guardian
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/inferensys/tumult/clock"
+	"github.com/inferensys/tumult/internal/testlog"
 	"github.com/inferensys/tumult/ledger"
 	"github.com/inferensys/tumult/ledger/ledgertest"
 )
@@ -334,6 +337,22 @@ func TestHaltHold(t *testing.T) {
 		require.Equal(t, []string{"checkout"}, r.scopes)
 		require.Equal(t, []string{"checkout"}, r.all()[0].policies)
 		require.Zero(t, r.held())
+	})
+	t.Run("the log says halting before halted, a second halt too", func(t *testing.T) {
+		clk := clock.NewFake(t0)
+		var buf testlog.Buffer
+		log := hclog.New(&hclog.LoggerOptions{Output: &buf, DisableTime: true})
+		c := NewController(ControllerOptions{Ledger: ledgertest.NewMemory(clk.Now), Restorer: &fakeRestorer{}, Clock: clk, Logger: log})
+		for _, why := range []string{"first", "second"} {
+			_, err := c.Halt(ctx, Change{Actor: "oncall", Source: "api", Reason: why})
+			require.NoError(t, err)
+		}
+		var got []string
+		for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+			word, _, _ := strings.Cut(strings.TrimSpace(strings.TrimPrefix(line, "[WARN]")), ":")
+			got = append(got, word)
+		}
+		require.Equal(t, []string{"halting", "halted", "halting", "halted"}, got, buf.String())
 	})
 	t.Run("where nothing can be held, the halt is written before the restore", func(t *testing.T) {
 		clk := clock.NewFake(t0)

@@ -845,7 +845,10 @@ func (w *Watcher) Allow(_ context.Context, p *policies.Policy) (bool, string) {
 	if p != nil {
 		scope = p.Name
 		if !p.HaltOn.Empty() && !w.loaded[p.Name] {
-			return false, fmt.Sprintf("trip wires of policy %s are not loaded", p.Name)
+			// A disabled policy's wires are not read (tumult inject can
+			// still ask for it); a fault must not start under wires that
+			// nobody watches.
+			return false, fmt.Sprintf("the trip wires of policy %s are not watched: the guardian reads a policy's halt_on only while it is enabled", p.Name)
 		}
 	}
 	for _, wr := range w.wires {

@@ -466,7 +466,7 @@ func TestAllowPolicyNotLoaded(t *testing.T) {
 	h := newHarness(t, setup{})
 	ok, why := h.allow(policy("new", alertWire(t, `a="b"`)))
 	require.False(t, ok)
-	require.Equal(t, "trip wires of policy new are not loaded", why)
+	require.Equal(t, "the trip wires of policy new are not watched: the guardian reads a policy's halt_on only while it is enabled", why)
 	ok, why = h.allow(policy("plain", policies.HaltOn{}))
 	require.True(t, ok, why)
 }

@@ -275,6 +275,9 @@ func (e *Engine) verify(ctx context.Context, r *faultRun, out targets.Outcome, l
 		if !e.opts.Clock.Now().Before(deadline) {
 			return ledger.Failed, fmt.Sprintf("not recovered within %s: %s", policies.FormatDuration(within), last), seen
 		}
+		// Said when seen, before the wait: logged after it, the line came
+		// right before the check that passed and told of one 2s old.
+		log.Info("waiting for recovery", "why", why, "next_check", e.opts.VerifyInterval)
 		c, stop := e.opts.Clock.After(e.opts.VerifyInterval)
 		select {
 		case <-c:
@@ -285,7 +288,6 @@ func (e *Engine) verify(ctx context.Context, r *faultRun, out targets.Outcome, l
 			stop()
 			return ledger.Restored, "verification cut short: agent stopping", seen
 		}
-		log.Info("waiting for recovery", "why", why)
 	}
 }
 

@@ -36,8 +36,9 @@ func (c *injectCmd) Help() string {
   it is disabled, but under every other gate, in the scheduler's order:
   halted or paused, the guardian, the steady state, max_disrupted,
   min_healthy, max_per_day, and an eligible member (opted in, not
-  protected, healthy, not already disrupted). The fault is restored and
-  verified like any other. It is recorded with your token's name and the
+  protected, healthy, not already disrupted). A disabled policy with a
+  halt_on of its own is refused: its trip wires are watched only while it
+  is enabled. The fault is restored and verified like any other. It is recorded with your token's name and the
   reason; a refusal is recorded too, and printed with the gate's reason
   (exit 1). Reads TUMULT_ADDR and TUMULT_TOKEN.
 
