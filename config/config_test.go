@@ -141,6 +141,8 @@ func TestConfigErrors(t *testing.T) {
 		{"two consul blocks", "consul {}\n‸consul {}\n", "Only one consul block is allowed here"},
 		{"poll interval too short", "alertmanager \"a\" {\n  address = \"http://127.0.0.1:9093\"\n  poll_interval = ‸\"1ms\"\n}\n", "poll_interval must be at least"},
 		{"poll slower than stale_after", "‸alertmanager \"a\" {\n  address = \"http://127.0.0.1:9093\"\n  poll_interval = \"20s\"\n}\n", "polled every 20s but guardian.stale_after is 15s"},
+		{"bad stale_after, and no false error after it", "alertmanager \"a\" {\n  address = \"http://127.0.0.1:9093\"\n  poll_interval = \"1s\"\n}\nguardian {\n  stale_after = ‸\"15\"\n}\n", `stale_after: "15" is not a duration`},
+		{"bad clear_for", "guardian {\n  clear_for = ‸\"zz\"\n}\n", `clear_for: "zz" is not a duration`},
 		{"lock_delay shorter than the fence", "consul {\n  lock_delay = ‸\"1s\"\n}\n", "lock_delay is 1s; it must be at least liveness_ttl (1s500ms) + 500ms = 2s"},
 		{"liveness_ttl raises the floor", "consul {\n  liveness_ttl = \"3s\"\n  lock_delay   = ‸\"3s\"\n}\n", "at least liveness_ttl (3s) + 500ms = 3s500ms"},
 		{"default lock_delay under a long liveness_ttl", "‸consul {\n  liveness_ttl = \"5s\"\n}\n", "lock_delay is 2s; it must be at least liveness_ttl (5s)"},

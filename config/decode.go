@@ -216,7 +216,7 @@ func decodeConfig(d *hclread.Diags, body hcl.Body, filename string) *Config {
 			am.Address, _ = httpURL(d, a)
 		}
 		if a := ib.Attrs["poll_interval"]; a != nil {
-			am.PollInterval, _ = d.Duration(a, 100*1e6)
+			am.PollInterval = durationOr(d, a, 100*time.Millisecond, am.PollInterval)
 		}
 		c.Alertmanagers = append(c.Alertmanagers, am)
 	}
@@ -253,7 +253,7 @@ func decodeConfig(d *hclread.Diags, body hcl.Body, filename string) *Config {
 			g.HaltOn = policies.DecodeHaltOn(d, ho, c)
 		}
 		if a := ib.Attrs["stale_after"]; a != nil {
-			g.StaleAfter, _ = d.Duration(a, 1e9)
+			g.StaleAfter = durationOr(d, a, time.Second, g.StaleAfter)
 		}
 		if a := ib.Attrs["resume"]; a != nil {
 			if s, ok := d.Str(a); ok {
@@ -264,7 +264,7 @@ func decodeConfig(d *hclread.Diags, body hcl.Body, filename string) *Config {
 			}
 		}
 		if a := ib.Attrs["clear_for"]; a != nil {
-			g.ClearFor, _ = d.Duration(a, 1e9)
+			g.ClearFor = durationOr(d, a, time.Second, g.ClearFor)
 		}
 		if a := ib.Attrs["announce"]; a != nil {
 			g.Announce = policies.Reference(d, ib, "announce", "alertmanager", c)
@@ -335,4 +335,15 @@ func (c *Config) String() string {
 		return "built-in config"
 	}
 	return fmt.Sprintf("agent config %s", c.File)
+}
+
+// durationOr is the duration a holds (at least min), or def when it is
+// refused: the refusal is reported where it was written, and checks that
+// depend on the value (a poll interval under stale_after) must not report
+// it again as a second, false error about 0s.
+func durationOr(d *hclread.Diags, a *hcl.Attribute, min, def time.Duration) time.Duration {
+	if v, ok := d.Duration(a, min); ok {
+		return v
+	}
+	return def
 }

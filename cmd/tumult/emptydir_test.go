@@ -26,6 +26,8 @@ func TestValidateDirectoryWithoutPolicyFiles(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(good, "p.hcl"), src, 0o600))
 	cfg := filepath.Join(dir, "tumult.hcl")
 	require.NoError(t, os.WriteFile(cfg, []byte("policy_dir = \"empty\"\n"), 0o600))
+	broken := filepath.Join(dir, "broken.hcl")
+	require.NoError(t, os.WriteFile(broken, []byte("policy_dir = \"good\"\nlog_level = \"loud\"\n"), 0o600))
 
 	cases := []struct {
 		name     string
@@ -39,6 +41,10 @@ func TestValidateDirectoryWithoutPolicyFiles(t *testing.T) {
 			`error: No policy files: directory "` + notHCL + `" holds no *.hcl file`},
 		{"one of two dirs empty", []string{"validate", good, empty}, 1,
 			"1 error, 0 warnings in 1 file (3 valid policies)\n"},
+		{"a broken config: the policies named are checked too", []string{"validate", "-config", broken, good}, 1,
+			"1 error, 0 warnings in 1 file (3 valid policies)\n"},
+		{"a broken config and no path: its policy_dir is not read", []string{"validate", "-config", broken}, 1,
+			"1 error, 0 warnings in 0 files (0 valid policies)\n"},
 		{"empty policy_dir of the config", []string{"validate", "-config", cfg}, 0,
 			cfg + `:1:14: warning: No policy files: policy_dir "` + empty + `" holds no *.hcl file, so no policy is checked or scheduled.`},
 	}

@@ -43,7 +43,13 @@ func (l *loadFlags) load(paths []string, now time.Time) (*policies.Set, hcl.Diag
 		ds = append(ds, cds...)
 		cfg = c
 		if cds.HasErrors() {
-			return &policies.Set{}, ds, srcs, nil
+			if len(paths) == 0 {
+				// policy_dir is the broken config's: nothing to read.
+				return &policies.Set{}, ds, srcs, nil
+			}
+			// Every mistake of every file in one run: the policies named
+			// are checked too, though not their references to the config.
+			cfg = nil
 		}
 	}
 	stat := l.stat
