@@ -218,7 +218,7 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%s %s: decode answer from %s: %w (is it a tumult daemon?)", method, path, c.base, err)
+		return fmt.Errorf("%s %s: decode answer from %s: %w (%w)", method, path, c.base, err, ErrNotTumult)
 	}
 	return nil
 }
@@ -237,5 +237,5 @@ func answerError(resp *http.Response, data []byte) error {
 		}
 		msg += ": " + snippet
 	}
-	return &APIError{Status: resp.StatusCode, Message: msg + " (not a JSON answer; is it a tumult daemon?)"}
+	return &APIError{Status: resp.StatusCode, Message: msg + " (not a JSON answer; is it a tumult daemon?)", NotJSON: true}
 }

@@ -32,6 +32,9 @@ var (
 	// ErrUnauthorized: the daemon answered 401 (no token) or 403 (token
 	// refused).
 	ErrUnauthorized = errors.New("token refused")
+	// ErrNotTumult: an answer came, but not tumult's JSON: another server
+	// at the address, or the error page of a proxy in front of tumult.
+	ErrNotTumult = errors.New("not an answer of a tumult daemon")
 )
 
 // APIError is an error answer of the HTTP API.
@@ -41,6 +44,9 @@ type APIError struct {
 	// Message is the "error" field of the JSON answer, or a description of
 	// a non-JSON answer.
 	Message string
+	// NotJSON says the answer was not tumult's JSON error body (see
+	// ErrNotTumult).
+	NotJSON bool
 }
 
 func (e *APIError) Error() string {
@@ -51,6 +57,8 @@ func (e *APIError) Error() string {
 // classes work on answers of the API.
 func (e *APIError) Is(target error) bool {
 	switch target {
+	case ErrNotTumult:
+		return e.NotJSON
 	case ErrUnauthorized:
 		return e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden
 	case ErrBadRequest:

@@ -67,7 +67,8 @@ func (o oncall) client() (*api.Client, error) {
 }
 
 // fail prints err as one line and returns the exit code: 2 when the daemon
-// cannot be reached or refuses the token, else 1.
+// cannot be reached (nothing answers, or something that is not tumult) or
+// refuses the token, else 1.
 func (o oncall) fail(err error) int {
 	var unreachable *api.UnreachableError
 	var answer *api.APIError
@@ -75,6 +76,9 @@ func (o oncall) fail(err error) int {
 	case errors.As(err, &unreachable):
 		fmt.Fprintf(o.env.err, "tumult: cannot reach the tumult daemon at %s: %s (is \"tumult agent\" running? set TUMULT_ADDR)\n",
 			unreachable.Address, unreachable.Cause())
+		return 2
+	case errors.Is(err, api.ErrNotTumult):
+		fmt.Fprintf(o.env.err, "tumult: the server at %s does not answer as a tumult daemon (set TUMULT_ADDR): %s\n", o.address(), oneLine(err.Error()))
 		return 2
 	case errors.As(err, &answer) && answer.Status == http.StatusUnauthorized && strings.TrimSpace(o.env.getenv("TUMULT_TOKEN")) == "":
 		fmt.Fprintf(o.env.err, "tumult: the daemon requires a token (set TUMULT_TOKEN): %s\n", oneLine(answer.Message))

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -401,6 +402,16 @@ func TestOncallCommandErrors(t *testing.T) {
 	closedAddr := "http://" + l.Addr().String()
 	require.NoError(t, l.Close())
 
+	// Servers that answer, but not as tumult: a web page, a 200 of HTML.
+	notFound := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "<html><body>nginx: 404 Not Found</body></html>", http.StatusNotFound)
+	}))
+	t.Cleanup(notFound.Close)
+	htmlOK := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = fmt.Fprint(w, "<html>welcome</html>")
+	}))
+	t.Cleanup(htmlOK.Close)
+
 	tests := []struct {
 		name     string
 		args     []string
@@ -420,6 +431,10 @@ func TestOncallCommandErrors(t *testing.T) {
 		{name: "unreachable", args: []string{"status"}, addr: closedAddr, wantCode: 2,
 			wantErr: `^tumult: cannot reach the tumult daemon at ` + regexp.QuoteMeta(closedAddr) + `: connection refused \(is "tumult agent" running\? set TUMULT_ADDR\)$`},
 		{name: "unreachable on halt", args: []string{"halt", "-reason", "x"}, addr: closedAddr, wantCode: 2, wantErr: `^tumult: cannot reach the tumult daemon`},
+		{name: "not tumult: an error page", args: []string{"status"}, addr: notFound.URL, wantCode: 2,
+			wantErr: `^tumult: the server at ` + regexp.QuoteMeta(notFound.URL) + ` does not answer as a tumult daemon \(set TUMULT_ADDR\): Not Found: <html><body>nginx: 404 Not Found</body></html> \(not a JSON answer; is it a tumult daemon\?\) \(HTTP 404\)$`},
+		{name: "not tumult: a page that is not JSON", args: []string{"halt", "-reason", "x"}, addr: htmlOK.URL, wantCode: 2,
+			wantErr: `^tumult: the server at ` + regexp.QuoteMeta(htmlOK.URL) + ` does not answer as a tumult daemon \(set TUMULT_ADDR\): POST /v1/halt: decode answer from`},
 		{name: "bad address", args: []string{"faults"}, addr: "ftp://x", wantCode: 2, wantErr: `^tumult: TUMULT_ADDR: daemon address "ftp://x"`},
 		{name: "wrong token", args: []string{"status"}, token: ptr("wrong-token-0123456789"), wantCode: 2,
 			wantErr: `^tumult: the daemon refused the token \(set TUMULT_TOKEN\): unknown token$`},
