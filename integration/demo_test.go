@@ -17,6 +17,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/inferensys/tumult/api"
@@ -88,12 +89,24 @@ func TestDemoPipedCtrlCRestoresAndCleansUp(t *testing.T) {
 		"the demo's agent never answered; its output:\n%s", logged())
 
 	// A fault running now: arm the demo (a halt or pause may be carried
-	// over from an earlier demo) and pause a member.
+	// over from an earlier demo) and pause a member. The demo's own
+	// faults may hold the fleet's one slot, or its members may not be
+	// healthy yet: ask again until a gate lets it through.
 	_, err = client.Resume(ctx, api.ResumeRequest{Reason: "demo test"})
 	require.NoError(t, err)
-	rec, err := client.Inject(ctx, api.InjectRequest{Policy: "demo-pause", Reason: "demo test"})
-	require.NoError(t, err, "inject: %s", logged())
-	require.Equal(t, ledger.Injected, rec.Phase)
+	var mu2 sync.Mutex
+	var rec ledger.Record
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		r, err := client.Inject(ctx, api.InjectRequest{Policy: "demo-pause", Reason: "demo test"})
+		require.NoError(c, err, "inject")
+		mu2.Lock()
+		rec = r
+		mu2.Unlock()
+	}, time.Minute, 500*time.Millisecond, "inject kept being refused")
+	mu2.Lock()
+	injected := rec
+	mu2.Unlock()
+	require.Equal(t, ledger.Injected, injected.Phase)
 
 	// tee dies of the Ctrl-C first; the script and tumult get it too.
 	require.NoError(t, r.Close())
@@ -120,7 +133,7 @@ func TestDemoPipedCtrlCRestoresAndCleansUp(t *testing.T) {
 	require.NoError(t, err)
 	var restored bool
 	for _, h := range got {
-		if h.ID == rec.ID {
+		if h.ID == injected.ID {
 			restored = h.Result == ledger.Restored
 		}
 	}
