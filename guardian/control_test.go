@@ -214,57 +214,69 @@ func (s *slowControl) UpdateControl(ctx context.Context, fn func(*ledger.Control
 	return s.Memory.UpdateControl(ctx, fn)
 }
 
-// TestHaltRestoresWhileRecording: a halt does not make members wait for
-// its durable write. The restore starts while the halt is still being
-// written, under a hold that keeps any new fault from starting, and the
-// hold ends once the halt is recorded (from then on the recorded state
-// keeps faults from starting). Both forms of halt: the guardian's, which
-// returns when everything is restored, and the API's, which answers once
-// the halt is recorded.
+// TestHaltRestoresWhileRecording: the guardian's halt does not make
+// members wait for its durable write. The restore starts while the halt
+// is still being written, under a hold that keeps any new fault from
+// starting, and the hold ends once the halt is recorded (from then on the
+// recorded state keeps faults from starting).
 func TestHaltRestoresWhileRecording(t *testing.T) {
 	ctx := context.Background()
-	for _, background := range []bool{false, true} {
-		name := map[bool]string{false: "Halt", true: "HaltInBackground"}[background]
-		t.Run(name, func(t *testing.T) {
-			clk := clock.NewFake(t0)
-			led := &slowControl{Memory: ledgertest.NewMemory(clk.Now), writing: make(chan struct{}), release: make(chan struct{})}
-			r := &fakeRestorer{}
-			c := NewController(ControllerOptions{Ledger: led, Restorer: r, Clock: clk})
-			type answer struct {
-				ctl ledger.Control
-				err error
-			}
-			answered := make(chan answer, 1)
-			go func() {
-				halt := c.Halt
-				if background {
-					halt = c.HaltInBackground
-				}
-				ctl, err := halt(ctx, Change{Actor: "oncall", Source: "api", Reason: "incident"})
-				answered <- answer{ctl, err}
-			}()
-			<-led.writing
-			require.Eventually(t, func() bool { return len(r.all()) == 1 }, 5*time.Second, time.Millisecond,
-				"the restore starts while the halt is still being written")
-			require.Equal(t, restoreCall{reason: "halted by oncall: incident", policies: probePolicies, held: true}, r.all()[0])
-			require.Equal(t, 1, r.held(), "no new fault may start until the halt is recorded")
-			require.Equal(t, []string{""}, r.scopes)
-			select {
-			case a := <-answered:
-				t.Fatalf("answered before the halt was recorded: %+v", a)
-			default:
-			}
-
-			close(led.release)
-			a := <-answered
-			require.NoError(t, a.err)
-			require.Equal(t, ledger.Halted, a.ctl.State)
-			require.Zero(t, r.held(), "the hold ends once the halt is recorded")
-			got, err := led.Control(ctx)
-			require.NoError(t, err)
-			require.Equal(t, ledger.Halted, got.State)
-		})
+	clk := clock.NewFake(t0)
+	led := &slowControl{Memory: ledgertest.NewMemory(clk.Now), writing: make(chan struct{}), release: make(chan struct{})}
+	r := &fakeRestorer{}
+	c := NewController(ControllerOptions{Ledger: led, Restorer: r, Clock: clk})
+	type answer struct {
+		ctl ledger.Control
+		err error
 	}
+	answered := make(chan answer, 1)
+	go func() {
+		ctl, err := c.Halt(ctx, Change{Actor: "oncall", Source: "api", Reason: "incident"})
+		answered <- answer{ctl, err}
+	}()
+	<-led.writing
+	require.Eventually(t, func() bool { return len(r.all()) == 1 }, 5*time.Second, time.Millisecond,
+		"the restore starts while the halt is still being written")
+	require.Equal(t, restoreCall{reason: "halted by oncall: incident", policies: probePolicies, held: true}, r.all()[0])
+	require.Equal(t, 1, r.held(), "no new fault may start until the halt is recorded")
+	require.Equal(t, []string{""}, r.scopes)
+	select {
+	case a := <-answered:
+		t.Fatalf("returned before the halt was recorded: %+v", a)
+	default:
+	}
+
+	close(led.release)
+	a := <-answered
+	require.NoError(t, a.err)
+	require.Equal(t, ledger.Halted, a.ctl.State)
+	require.Zero(t, r.held(), "the hold ends once the halt is recorded")
+	got, err := led.Control(ctx)
+	require.NoError(t, err)
+	require.Equal(t, ledger.Halted, got.State)
+}
+
+// TestHaltInBackgroundAnswersFirst: the API's halt writes the halt, then
+// answers and restores side by side, so that the answer never waits
+// behind the restore's own work.
+func TestHaltInBackgroundAnswersFirst(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(t0)
+	led := &slowControl{Memory: ledgertest.NewMemory(clk.Now), writing: make(chan struct{}), release: make(chan struct{})}
+	r := &fakeRestorer{block: make(chan struct{})}
+	c := NewController(ControllerOptions{Ledger: led, Restorer: r, Clock: clk})
+	answered := make(chan error, 1)
+	go func() {
+		_, err := c.HaltInBackground(ctx, Change{Actor: "oncall", Source: "api", Reason: "incident"})
+		answered <- err
+	}()
+	<-led.writing
+	require.Never(t, func() bool { return len(r.all()) > 0 }, 50*time.Millisecond, time.Millisecond, "the restore waits for the write")
+	close(led.release)
+	require.NoError(t, <-answered, "answered while the restore is still under way")
+	require.Eventually(t, func() bool { return len(r.all()) == 1 }, 5*time.Second, time.Millisecond)
+	require.Zero(t, r.held(), "recorded: no hold needed")
+	close(r.block)
 }
 
 // failingControl is a control ledger that cannot write.
