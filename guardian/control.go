@@ -225,7 +225,12 @@ func (c *Controller) Halt(ctx context.Context, ch Change) (ledger.Control, error
 		return ledger.Control{}, err
 	}
 	start := c.opts.Clock.Now()
-	w := c.recordHalt(ctx, ch, start)
+	w := c.beginHalt(ctx, ch, start)
+	if w.held {
+		crash.Go("guardian: record halt", w.write)
+	} else {
+		w.write() // a follower: the leader must see the halt before anything else
+	}
 	rerr := func() error {
 		defer w.restored() // even when the restore panics: never leave the engine held
 		return c.restoreHalt(ctx, ch, start)
@@ -251,8 +256,8 @@ func (c *Controller) HaltInBackground(ctx context.Context, ch Change) (ledger.Co
 		return ledger.Control{}, err
 	}
 	start := c.opts.Clock.Now()
-	w := c.recordHalt(ctx, ch, start)
-	<-w.done
+	w := c.beginHalt(ctx, ch, start)
+	w.write()
 	rctx := context.WithoutCancel(ctx)
 	crash.Go("guardian: halt restore", func() {
 		defer w.restored()
@@ -266,13 +271,40 @@ func (c *Controller) HaltInBackground(ctx context.Context, ch Change) (ledger.Co
 	return w.ctrl, nil
 }
 
-// haltWrite is a halt being written into the control state while the
-// Restorer is held.
+// haltWrite is a halt to be written into the control state while the
+// Restorer holds new faults back.
 type haltWrite struct {
+	// held: the Restorer holds; false where it cannot (a follower).
+	held    bool
 	release func()
+	writeFn func() (ledger.Control, error)
 	done    chan struct{} // closed once the write has ended; then ctrl and err are set
 	ctrl    ledger.Control
 	err     error
+}
+
+// beginHalt logs the halt and holds the Restorer: from then on no new
+// fault can start, so the caller may restore before the halt is written.
+func (c *Controller) beginHalt(ctx context.Context, ch Change, start time.Time) *haltWrite {
+	c.log.Warn("halting", "policy", orAll(ch.Policy), "actor", ch.Actor, "source", ch.Source, "reason", ch.Reason)
+	w := &haltWrite{release: func() {}, done: make(chan struct{}),
+		writeFn: func() (ledger.Control, error) { return c.writeHalt(ctx, ch, start) }}
+	if hold := c.opts.Restorer.Hold(ch.Policy); hold != nil {
+		// Once only, whatever the Restorer's own release does when called twice.
+		w.held, w.release = true, sync.OnceFunc(hold)
+	}
+	return w
+}
+
+// write writes the halt and, once it is durable, ends the hold (from then
+// on the recorded state keeps faults from starting).
+func (w *haltWrite) write() {
+	defer close(w.done)
+	w.err = errors.New("writing the halt ended in a panic")
+	w.ctrl, w.err = w.writeFn()
+	if w.err == nil {
+		w.release()
+	}
 }
 
 // restored is called once the halt's restore has ended: it waits for the
@@ -281,33 +313,6 @@ type haltWrite struct {
 func (w *haltWrite) restored() {
 	<-w.done
 	w.release()
-}
-
-// recordHalt holds the Restorer and writes the halt in the background:
-// from the moment it returns no new fault can start, so the caller may
-// restore at once. Once the halt is durable the hold ends (from then on
-// the recorded state keeps faults from starting). Where the Restorer
-// cannot hold (a follower), it writes the halt before it returns.
-func (c *Controller) recordHalt(ctx context.Context, ch Change, start time.Time) *haltWrite {
-	c.log.Warn("halting", "policy", orAll(ch.Policy), "actor", ch.Actor, "source", ch.Source, "reason", ch.Reason)
-	w := &haltWrite{done: make(chan struct{}), err: errors.New("writing the halt ended in a panic")}
-	hold := c.opts.Restorer.Hold(ch.Policy)
-	if hold == nil {
-		w.release = func() {}
-		w.ctrl, w.err = c.writeHalt(ctx, ch, start)
-		close(w.done)
-		return w
-	}
-	// Once only, whatever the Restorer's own release does when called twice.
-	w.release = sync.OnceFunc(hold)
-	crash.Go("guardian: record halt", func() {
-		defer close(w.done)
-		w.ctrl, w.err = c.writeHalt(ctx, ch, start)
-		if w.err == nil {
-			w.release()
-		}
-	})
-	return w
 }
 
 // writeHalt writes the halt into the control state.
