@@ -3,14 +3,12 @@
 package integration
 
 import (
-	"bufio"
 	"context"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/inferensys/tumult/api"
 	"github.com/inferensys/tumult/integration/harness"
+	"github.com/inferensys/tumult/internal/testlog"
 	"github.com/inferensys/tumult/ledger"
 	"github.com/inferensys/tumult/ledger/bolt"
 )
@@ -51,7 +50,7 @@ func TestDemoPipedCtrlCRestoresAndCleansUp(t *testing.T) {
 	require.NoError(t, err)
 	cmd := exec.Command("bash", "scripts/demo.sh")
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "DEMO_FLEET=2", "TUMULT="+harness.TumultBinary(t))
+	cmd.Env = append(os.Environ(), "DEMO_FLEET=2", "TUMULT_BIN="+harness.TumultBinary(t))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, w, w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	require.NoError(t, cmd.Start())
@@ -68,44 +67,27 @@ func TestDemoPipedCtrlCRestoresAndCleansUp(t *testing.T) {
 	})
 
 	// The log, as tee would show it, until tee "dies".
-	var mu sync.Mutex
-	var log strings.Builder
-	go func() {
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			mu.Lock()
-			log.WriteString(sc.Text() + "\n")
-			mu.Unlock()
-		}
-	}()
-	logged := func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return log.String()
-	}
+	var log testlog.Buffer
+	go func() { _, _ = io.Copy(&log, r) }()
 	client, err := api.NewClient(api.ClientOptions{Address: "127.0.0.1:8742"})
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return client.Health(ctx) == nil }, 2*time.Minute, 200*time.Millisecond,
-		"the demo's agent never answered; its output:\n%s", logged())
+	if !assert.Eventually(t, func() bool { return client.Health(ctx) == nil }, 2*time.Minute, 200*time.Millisecond) {
+		t.Fatalf("the demo's agent never answered; its output:\n%s", log.String())
+	}
 
 	// A fault running now: arm the demo (a halt or pause may be carried
 	// over from an earlier demo) and pause a member. The demo's own
 	// faults may hold the fleet's one slot, or its members may not be
-	// healthy yet: ask again until a gate lets it through.
+	// healthy yet: ask again until a gate lets it through. (EventuallyWithT
+	// runs one try at a time and hands the last over through a channel.)
 	_, err = client.Resume(ctx, api.ResumeRequest{Reason: "demo test"})
 	require.NoError(t, err)
-	var mu2 sync.Mutex
-	var rec ledger.Record
+	var injected ledger.Record
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		r, err := client.Inject(ctx, api.InjectRequest{Policy: "demo-pause", Reason: "demo test"})
 		require.NoError(c, err, "inject")
-		mu2.Lock()
-		rec = r
-		mu2.Unlock()
+		injected = r
 	}, time.Minute, 500*time.Millisecond, "inject kept being refused")
-	mu2.Lock()
-	injected := rec
-	mu2.Unlock()
 	require.Equal(t, ledger.Injected, injected.Phase)
 
 	// tee dies of the Ctrl-C first; the script and tumult get it too.
@@ -113,9 +95,9 @@ func TestDemoPipedCtrlCRestoresAndCleansUp(t *testing.T) {
 	require.NoError(t, syscall.Kill(-cmd.Process.Pid, syscall.SIGINT))
 	select {
 	case err := <-exited:
-		require.NoError(t, err, "the demo exits 0 after Ctrl-C; its output:\n%s", logged())
+		require.NoError(t, err, "the demo exits 0 after Ctrl-C; its output:\n%s", log.String())
 	case <-time.After(90 * time.Second):
-		t.Fatalf("the demo did not end within 90s of Ctrl-C; its output:\n%s", logged())
+		t.Fatalf("the demo did not end within 90s of Ctrl-C; its output:\n%s", log.String())
 	}
 
 	// Nothing left: no agent of the demo, no fleet, no unfinished record.

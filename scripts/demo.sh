@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 
 N=${DEMO_FLEET:-4}
 # The tumult binary to run (make demo builds bin/tumult; tests pass their own).
-TUMULT=${TUMULT:-bin/tumult}
+TUMULT_BIN=${TUMULT_BIN:-bin/tumult}
 IMAGE=tumult-fleet:demo
 PREFIX=tumult-demo
 
@@ -75,13 +75,16 @@ wait_agent() {
   done
 }
 
+# has_tty says whether the controlling terminal is still there.
+has_tty() { { : >/dev/tty; } 2>/dev/null; }
+
 # watch_tty stops tumult when the terminal goes away (a closed window,
 # tmux kill-session). The kernel tells only the session leader, and when
 # that is make (the window's command was `make demo`) make waits for this
 # script and passes nothing on. Polls once a second while tumult runs.
 watch_tty() {
   while kill -0 "$agent_pid" 2>/dev/null; do
-    if ! { : >/dev/tty; } 2>/dev/null; then
+    if ! has_tty; then
       stop_agent
       return
     fi
@@ -92,9 +95,9 @@ watch_tty() {
 # run_agent runs tumult, passes every stop on to it, and waits for it.
 run_agent() {
   trap stop_agent INT TERM HUP
-  "$TUMULT" agent -config examples/tumult.hcl &
+  "$TUMULT_BIN" agent -config examples/tumult.hcl &
   agent_pid=$!
-  if { : >/dev/tty; } 2>/dev/null; then
+  if has_tty; then
     watch_tty &
   fi
   wait_agent
