@@ -48,6 +48,13 @@ docker build -q -t "$IMAGE" "$ctx" >/dev/null 2>&1 || docker build -t "$IMAGE" "
 # clean-up, nor kill the script with SIGPIPE.
 say() { { echo "$@"; } 2>/dev/null || true; }
 
+# remove_fleet removes the demo's containers in a session of its own: the
+# hangup or second Ctrl-C that may come while it runs (the window closing
+# after Ctrl-C) must not kill the listing or the removal half-way.
+remove_fleet() {
+  setsid -w bash -c 'ids=$(docker ps -aq --filter "label=app=$1"); [[ -z $ids ]] || docker rm -f $ids' _ "$PREFIX" >/dev/null 2>&1 || true
+}
+
 cleanup() {
   trap '' PIPE
   say
@@ -57,7 +64,7 @@ cleanup() {
     wait_agent || true
   fi
   say "demo: removing the demo fleet"
-  docker rm -f $(docker ps -aq --filter "label=app=$PREFIX") >/dev/null 2>&1 || true
+  remove_fleet
   rm -rf "$ctx"
 }
 trap cleanup EXIT
@@ -103,7 +110,7 @@ run_agent() {
   wait_agent
 }
 
-docker rm -f $(docker ps -aq --filter "label=app=$PREFIX") >/dev/null 2>&1 || true
+remove_fleet
 for i in $(seq 1 "$N"); do
   docker run -d --name "$PREFIX-$i" \
     --label app=$PREFIX --label tumult.enable=true \
